@@ -1,0 +1,10 @@
+if(TXC_SANITIZE STREQUAL "address")
+  add_compile_options(-fsanitize=address,undefined -fno-omit-frame-pointer
+                      -fno-sanitize-recover=undefined)
+  add_link_options(-fsanitize=address,undefined)
+elseif(TXC_SANITIZE STREQUAL "thread")
+  add_compile_options(-fsanitize=thread -fno-omit-frame-pointer)
+  add_link_options(-fsanitize=thread)
+elseif(NOT TXC_SANITIZE STREQUAL "")
+  message(FATAL_ERROR "TXC_SANITIZE must be '', 'address' or 'thread', not '${TXC_SANITIZE}'")
+endif()
