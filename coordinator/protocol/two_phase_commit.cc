@@ -92,8 +92,17 @@ Result<TwoPhaseCommit> TwoPhaseCommit::Recover(uint32_t branch_count,
       machine.branches_[branch].status = *status;
     }
   }
-  // A branch's phase-1 vote logged before a commit decision is superseded by nothing but its
-  // phase-2 acknowledgement; under an abort decision a "prepared" branch still needs its abort.
+  if (machine.state_ == TwoPhaseState::kCommitting) {
+    // A commit decision is only ever logged after every branch voted yes; the lazy records of
+    // those votes may not have reached the disk, the decision did.
+    for (auto& branch : machine.branches_) {
+      if (branch.status == BranchStatus::kPending) branch.status = BranchStatus::kPrepared;
+      if (branch.status == BranchStatus::kRefused || branch.status == BranchStatus::kAborted) {
+        return Status::Corruption("2pc transaction " + records.front().gid +
+                                  " has a commit decision and a branch that did not prepare");
+      }
+    }
+  }
   return machine;
 }
 

@@ -188,6 +188,19 @@ TEST(TwoPhaseCommitTest, RecoveryWithCommitFinishesTheCommitWhereItStopped) {
   EXPECT_EQ(CalledBranches(ready, Op::kCommit), (std::vector<uint32_t>{0, 2}));
 }
 
+TEST(TwoPhaseCommitTest, RecoveryTakesACommitDecisionAsEveryVoteYes) {
+  // The votes' lazy records did not survive; the forced decision did.
+  auto txn = TwoPhaseCommit::Recover(2, Records({{RecordType::kBegin, "spec"},
+                                                 {RecordType::kDecision, "commit"}}));
+  ASSERT_TRUE(txn.ok()) << txn.status().ToString();
+  Ready ready = txn->Resume(0);
+  EXPECT_EQ(CalledBranches(ready, Op::kCommit), (std::vector<uint32_t>{0, 1}));
+  EXPECT_FALSE(TwoPhaseCommit::Recover(1, Records({{RecordType::kBegin, "spec"},
+                                                   {RecordType::kProgress, "0 refused"},
+                                                   {RecordType::kDecision, "commit"}}))
+                   .ok());
+}
+
 TEST(TwoPhaseCommitTest, RecoveryWithEveryBranchDoneJustEnds) {
   auto txn = TwoPhaseCommit::Recover(1, Records({{RecordType::kBegin, "spec"},
                                                  {RecordType::kDecision, "abort branch 0 no"},
