@@ -4,6 +4,7 @@
 #include <future>
 
 #include "coordinator/common/check.h"
+#include "coordinator/common/crash_point.h"
 
 namespace txc::engine {
 
@@ -319,8 +320,10 @@ void Engine::Append(const std::string& gid, log::LogRecord record, log::Durabili
   const bool is_begin = record.type == log::RecordType::kBegin;
   const bool is_commit =
       record.type == log::RecordType::kDecision && record.body.starts_with("commit");
+  const bool is_decision = record.type == log::RecordType::kDecision;
+  if (record.type == log::RecordType::kEnd) CrashPoint("before_end");
   log_.AppendAsync(std::move(record), durability,
-                   [this, gid, append_id, is_begin, is_commit](const Status& status) {
+                   [this, gid, append_id, is_begin, is_commit, is_decision](const Status& status) {
                      // The log's writer thread: hand over to the loop, and wake a submitter
                      // waiting for its BEGIN right away.
                      if (status.ok() && (is_begin || is_commit)) {
@@ -339,7 +342,9 @@ void Engine::Append(const std::string& gid, log::LogRecord record, log::Durabili
                        }
                      }
                      if (is_begin) documents_cv_.notify_all();
-                     Post([this, gid, append_id, status] {
+                     if (status.ok() && is_decision) CrashPoint("after_decision_durable");
+                     Post([this, gid, append_id, status, is_begin] {
+                       if (status.ok() && is_begin) CrashPoint("after_begin_durable");
                        core_.OnAppended(gid, append_id, status);
                        Refresh(gid);
                      });
@@ -371,6 +376,9 @@ void Engine::Call(const std::string& gid, uint32_t branch, Op op) {
       observer_->OnBranchCall(protocol, context.op, result.outcome, seconds);
     }
     Post([this, context, result] {
+      if (context.op == Op::kPrepare) CrashPoint("after_prepare_reply");
+      if (context.op == Op::kCommit && result.ok()) CrashPoint("after_commit_reply");
+      if (context.op == Op::kAbort && result.ok()) CrashPoint("after_abort_reply");
       core_.OnReply(context.gid, context.branch_index, context.op, result);
       Refresh(context.gid);
     });

@@ -130,6 +130,8 @@ class Engine final : private EngineEnvironment {
   bool IsCommitDecided(const std::string& gid) const;
   size_t active() const { return active_.load(); }
   int64_t NowUnixMs() const { return clock_.NowUnixMs(); }
+  // Engine time: the monotonic milliseconds deadlines are measured in.
+  int64_t MonotonicMs() const { return clock_.MonotonicNs() / 1'000'000; }
   int64_t stuck_after_ms() const { return options_.stuck_after_ms; }
 
   // Stops the loop, the executor and the timers; the log stays open. Its owner stops the engine,
