@@ -464,6 +464,7 @@ void Engine::Refresh(const std::string& gid) {
   if (it == documents_.end()) return;
   TransactionDocument& d = it->second.document;
   d.state = state;
+  d.decision_reason = machine->DecisionReason();
   d.updated_unix_ms = clock_.NowUnixMs();
   d.branches.resize(machine->BranchCount());
   for (uint32_t b = 0; b < machine->BranchCount(); ++b) {

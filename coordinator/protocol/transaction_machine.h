@@ -36,6 +36,8 @@ class TransactionMachine {
   virtual bool IsDecided() const = 0;
   virtual std::optional<Outcome> FinalOutcome() const = 0;
   virtual std::string StateName() const = 0;
+  // Why the transaction is aborting or aborted, in words ("" otherwise).
+  virtual std::string DecisionReason() const = 0;
   virtual uint32_t BranchCount() const = 0;
   virtual BranchView Branch(uint32_t index) const = 0;
 };

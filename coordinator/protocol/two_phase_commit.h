@@ -69,6 +69,7 @@ class TwoPhaseCommit final : public TransactionMachine {
   bool IsDecided() const override { return decided(); }
   std::optional<Outcome> FinalOutcome() const override { return outcome(); }
   std::string StateName() const override { return TwoPhaseStateName(state_); }
+  std::string DecisionReason() const override { return decision_reason_; }
   uint32_t BranchCount() const override { return static_cast<uint32_t>(branches_.size()); }
   BranchView Branch(uint32_t index) const override;
 

@@ -129,6 +129,7 @@ Result<HttpClientPool::Lease> HttpClientPool::Acquire(const std::string& host, u
       if (sessions_ < options_.sessions_max) {
         ++hosts_[key].in_use;
         ++sessions_;
+        TXC_CHECK(sessions_ <= options_.sessions_max, "the pool's total bound holds");
         ++stats_.created;
         return Lease(this, key, std::make_unique<PooledSession>(host, port), /*reused=*/false);
       }

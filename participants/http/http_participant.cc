@@ -10,12 +10,14 @@
 #include <array>
 #include <chrono>
 #include <exception>
+#include <functional>
 #include <istream>
 #include <ostream>
 #include <random>
 #include <thread>
 #include <utility>
 
+#include "coordinator/common/check.h"
 #include "participants/http/status_mapping.h"
 
 namespace txc::participants::http {
@@ -291,6 +293,10 @@ HttpOutcome Perform(const std::map<Op, HttpCall>& calls, HttpClientPool& pool,
   }
   Attempt attempt =
       Exchange(lease->session(), lease->reused(), call, context, traceparent, deadline, timeout_ms);
+  // Negative space: an attempt that got an answer is never taken for a stale connection, and a
+  // fresh connection is never retried.
+  TXC_CHECK(!attempt.stale || (attempt.outcome.delivery != Delivery::kAnswered && lease->reused()),
+            "only a reused connection that gave no answer is retried");
   if (attempt.stale) {
     // The reused connection ended before any byte of a reply: almost always the server closing
     // an idle keep-alive connection just as the request went out. Retrying once on a new
@@ -305,6 +311,8 @@ HttpOutcome Perform(const std::map<Op, HttpCall>& calls, HttpClientPool& pool,
       attempt.outcome.detail += " (after a retry on a new connection)";
     }
   }
+  TXC_CHECK(!attempt.reusable || attempt.outcome.delivery == Delivery::kAnswered,
+            "only a connection that carried a complete exchange goes back to the pool");
   if (attempt.reusable) lease->ReturnToPool();
   return attempt.outcome;
 }
@@ -353,7 +361,9 @@ std::string NewTraceparent() {
 }
 
 HttpBranch::HttpBranch(std::map<Op, HttpCall> calls, HttpClientPool& pool)
-    : calls_(std::move(calls)), pool_(pool) {}
+    : calls_(std::move(calls)), pool_(pool) {
+  TXC_CHECK(!calls_.empty(), "an HTTP branch has at least one call");
+}
 
 CallResult HttpBranch::Call(const CallContext& context) {
   // The edge of the adapter: whatever escapes the steps above (which catch what they expect) is

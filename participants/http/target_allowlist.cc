@@ -17,6 +17,27 @@ std::string LowerAscii(std::string_view text) {
   return lower;
 }
 
+// "a.b.c.d" with each part a decimal number from 0 to 255 written without leading zeros: the one
+// spelling of an IPv4 address that the URL parser lets through as is and that every resolver
+// reads the same way.
+bool IsDottedQuad(std::string_view host) {
+  int parts = 0;
+  size_t start = 0;
+  while (start <= host.size()) {
+    size_t end = host.find('.', start);
+    if (end == std::string_view::npos) end = host.size();
+    const std::string_view part = host.substr(start, end - start);
+    if (part.empty() || part.size() > 3 || !std::all_of(part.begin(), part.end(), IsDigit)) {
+      return false;
+    }
+    if (part.size() > 1 && part.front() == '0') return false;
+    if (std::stoi(std::string(part)) > 255) return false;
+    ++parts;
+    start = end + 1;
+  }
+  return parts == 4;
+}
+
 Status PatternError(std::string_view field, const std::string& what) {
   return Status::InvalidArgument(std::string(field) + ": " + what);
 }
@@ -101,6 +122,8 @@ Result<TargetAllowlist> TargetAllowlist::Create(const std::vector<std::string>& 
       if (colon != std::string_view::npos) port = authority.substr(colon + 1);
     }
     if (pattern.host.empty()) return PatternError(item, "has no host (use * for any host)");
+    pattern.ipv4_only = pattern.host.find_first_not_of("0123456789.*") == std::string::npos &&
+                        pattern.host.find_first_not_of('*') != std::string::npos;
     if (port.empty() || port.size() > 5 ||
         !std::all_of(port.begin(), port.end(), [](char c) { return IsDigit(c) || c == '*'; })) {
       return PatternError(item, "port pattern must be digits or '*'");
@@ -135,6 +158,7 @@ Result<TargetAllowlist> TargetAllowlist::Create(const std::vector<std::string>& 
 bool TargetAllowlist::Allows(const HttpUrl& url) const {
   const std::string port = std::to_string(url.port);
   return std::any_of(patterns_.begin(), patterns_.end(), [&](const Pattern& pattern) {
+    if (pattern.ipv4_only && !IsDottedQuad(url.host)) return false;
     return GlobMatches(pattern.host, url.host) && GlobMatches(pattern.port, port) &&
            GlobMatches(pattern.target, url.target);
   });

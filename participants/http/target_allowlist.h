@@ -12,7 +12,11 @@
 // explicit), so a `*` in the host never reaches into the port or the path, and
 // `http://127.0.0.1*` cannot be satisfied by `http://127.0.0.1.evil.example/`. A TARGET pattern
 // is matched against the whole path and query: end it with `*` to allow everything under it.
-// Without a TARGET, any path is allowed. An empty list allows nothing.
+// Without a TARGET, any path is allowed. A host pattern of digits, dots and stars
+// ("10.0.0.*") matches IPv4 addresses only, never names. An empty list allows nothing.
+//
+// The check is on the URL as written: a name that is allowed may resolve to any address (DNS is
+// trusted here), and names and the addresses they resolve to are not cross-checked.
 #pragma once
 
 #include <cstddef>
@@ -46,7 +50,10 @@ class TargetAllowlist {
 
  private:
   struct Pattern {
-    std::string host;    // glob over HttpUrl::host
+    std::string host;  // glob over HttpUrl::host
+    // The host pattern is an IPv4 pattern (digits, dots, stars: "10.0.0.*"): it matches only
+    // dotted-quad addresses, or "10.0.0.*" would also match the name "10.0.0.evil.example".
+    bool ipv4_only = false;
     std::string port;    // glob over the decimal port
     std::string target;  // glob over HttpUrl::target; "*" when the pattern has no path
   };

@@ -14,15 +14,15 @@
 #include <optional>
 #include <thread>
 
-#include "tests/unit/participants_http/test_http_server.h"
+#include "tests/support/test_http_server.h"
 
 namespace txc::participants::http {
 namespace {
 
 using std::chrono::milliseconds;
 using ::testing::HasSubstr;
-using testing::TestHttpServer;
-using testing::WaitUntil;
+using ::txc::testing::TestHttpServer;
+using ::txc::testing::WaitUntil;
 
 HttpClientPool::Deadline In(milliseconds duration) {
   return std::chrono::steady_clock::now() + duration;
@@ -192,7 +192,7 @@ TEST(HttpClientPoolTest, AnIdleConnectionTheServerClosedIsDroppedWhenTaken) {
     lease.ReturnToPool();
   }
   ASSERT_TRUE(WaitUntil([&] { return server.handled_count() == 1; }));
-  std::this_thread::sleep_for(milliseconds(300));  // well past the server's 50 ms
+  std::this_thread::sleep_for(milliseconds(500));  // well past the server's 50 ms
   HttpClientPool::Lease lease = MustAcquire(pool, server.port());
   EXPECT_FALSE(lease.reused());
   EXPECT_EQ(pool.stats().stale, 1u);

@@ -19,18 +19,18 @@
 #include <vector>
 
 #include "coordinator/common/check.h"
-#include "tests/unit/participants_http/test_http_server.h"
+#include "tests/support/test_http_server.h"
 
 namespace txc::participants::http {
 namespace {
 
 using std::chrono::milliseconds;
-using testing::Answer;
-using testing::CapturedRequest;
 using ::testing::HasSubstr;
 using ::testing::StartsWith;
-using testing::TestHttpServer;
-using testing::WaitUntil;
+using ::txc::testing::Answer;
+using ::txc::testing::CapturedRequest;
+using ::txc::testing::TestHttpServer;
+using ::txc::testing::WaitUntil;
 
 constexpr int64_t kGenerousTimeoutMs = 10'000;
 const char* const kTraceparent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
@@ -328,7 +328,7 @@ TEST_F(HttpBranchTest, ABodyOverTheDrainBoundIsLeftUnreadAndItsConnectionClosed)
 // ---- Connection failures ---------------------------------------------------------------------
 
 TEST_F(HttpBranchTest, ConnectionRefusedIsTransient) {
-  const uint16_t port = testing::ClosedPort();
+  const uint16_t port = ::txc::testing::ClosedPort();
   HttpBranch branch =
       Branch({{Op::kPrepare, MakeCall("http://127.0.0.1:" + std::to_string(port) + "/p")}});
   const auto start = std::chrono::steady_clock::now();

@@ -76,6 +76,18 @@ TEST(TargetAllowlistTest, PathPatternsMatchTheWholePathAndQuery) {
   EXPECT_FALSE(allowlist.Allows("http://a.internal:1/txc/../admin"));
 }
 
+TEST(TargetAllowlistTest, AnIpv4PatternMatchesAddressesNotNames) {
+  const TargetAllowlist allowlist = MustCreate({"http://10.0.0.*:*", "http://10.1.*:80"});
+  EXPECT_TRUE(allowlist.Allows("http://10.0.0.7:9001/x"));
+  EXPECT_TRUE(allowlist.Allows("http://10.1.2.3/x"));
+  EXPECT_FALSE(allowlist.Allows("http://10.0.0.evil.example:9001/x"));
+  EXPECT_FALSE(allowlist.Allows("http://10.1.evil.example/x"));
+  EXPECT_FALSE(allowlist.Allows("http://10.0.0.07:9001/x"));  // not the one spelling
+  EXPECT_FALSE(allowlist.Allows("http://10.0.0.256:9001/x"));
+  // A name pattern still matches names.
+  EXPECT_TRUE(MustCreate({"http://*:*"}).Allows("http://payments.internal:1/x"));
+}
+
 TEST(TargetAllowlistTest, Ipv6Patterns) {
   const TargetAllowlist allowlist = MustCreate({"http://[::1]:*"});
   EXPECT_TRUE(allowlist.Allows("http://[::1]:9001/x"));

@@ -1,4 +1,4 @@
-#include "tests/unit/participants_http/test_http_server.h"
+#include "tests/support/test_http_server.h"
 
 #include <Poco/Any.h>
 #include <Poco/Net/HTTPRequestHandler.h>
@@ -21,7 +21,7 @@
 #include <mutex>
 #include <thread>
 
-namespace txc::participants::http::testing {
+namespace txc::testing {
 
 namespace {
 bool EqualsIgnoreCase(std::string_view a, std::string_view b) {
@@ -254,4 +254,4 @@ uint16_t ClosedPort() {
   return port;
 }
 
-}  // namespace txc::participants::http::testing
+}  // namespace txc::testing

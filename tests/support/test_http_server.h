@@ -15,7 +15,7 @@
 #include <utility>
 #include <vector>
 
-namespace txc::participants::http::testing {
+namespace txc::testing {
 
 struct CapturedRequest {
   std::string method;
@@ -88,4 +88,4 @@ bool WaitUntil(const std::function<bool()>& condition,
 // A port on 127.0.0.1 where nothing listens (bound to find a free one, then closed).
 uint16_t ClosedPort();
 
-}  // namespace txc::participants::http::testing
+}  // namespace txc::testing
