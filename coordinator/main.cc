@@ -111,7 +111,8 @@ Result<std::vector<std::unique_ptr<participants::database::DatabaseResource>>> O
     Status ready = opened->CheckReady(std::chrono::seconds(10));
     if (ready.code() == StatusCode::kFailedPrecondition) return ready;
     if (!ready.ok()) {
-      logger.Warn("resource_unreachable", {{"resource", resource.name}, {"error", ready.message()}});
+      logger.Warn("resource_unreachable",
+                  {{"resource", resource.name}, {"error", ready.message()}});
     } else {
       logger.Info("resource_ready", {{"resource", resource.name}, {"kind", resource.kind}});
     }
@@ -125,8 +126,7 @@ Result<std::vector<std::unique_ptr<participants::database::DatabaseResource>>> O
 std::string GenerateGid() {
   static thread_local std::mt19937_64 random{std::random_device{}()};
   char text[24];
-  std::snprintf(text, sizeof(text), "%016llx%04x",
-                static_cast<unsigned long long>(random()),
+  std::snprintf(text, sizeof(text), "%016llx%04x", static_cast<unsigned long long>(random()),
                 static_cast<unsigned>(random() & 0xffff));
   return text;
 }
@@ -235,8 +235,7 @@ int Run(int argc, char** argv) {
                                            std::string_view field) {
     return allowlist->Check(url, field);
   };
-  request_context.resource_kind =
-      [&config](const std::string& name) -> std::optional<std::string> {
+  request_context.resource_kind = [&config](const std::string& name) -> std::optional<std::string> {
     for (const auto& resource : config.resources) {
       if (resource.name == name) return resource.kind;
     }
@@ -304,10 +303,10 @@ int Run(int argc, char** argv) {
 
   // Recovery, before ready: every unfinished transaction resumed (its decision carried out, or
   // presumed abort), then the databases swept for prepared branches nobody owns.
-  Status resumed = engine.Recover(recovered, [&plans](const std::string& gid,
-                                                      const std::vector<log::LogRecord>& records) {
-    return plans.Rebuild(gid, records);
-  });
+  Status resumed = engine.Recover(
+      recovered, [&plans](const std::string& gid, const std::vector<log::LogRecord>& records) {
+        return plans.Rebuild(gid, records);
+      });
   if (!resumed.ok()) {
     logger.Error("recovery_failed", {{"error", resumed.ToString()}});
     http->Stop(std::chrono::milliseconds(0));

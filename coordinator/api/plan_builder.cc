@@ -65,8 +65,8 @@ Result<engine::TransactionPlan> PlanBuilder::Rebuild(
     Poco::JSON::Stringifier::condense(begin->get("spec"), out);
     spec = out.str();
   } catch (const Poco::Exception& e) {
-    return Status::Corruption("the BEGIN record of " + gid + " is not readable: " +
-                              e.displayText());
+    return Status::Corruption("the BEGIN record of " + gid +
+                              " is not readable: " + e.displayText());
   }
   // What was accepted once is run to its end: participants.allow may have changed since, but the
   // decision (or the presumed abort) must still reach every branch.
@@ -75,16 +75,16 @@ Result<engine::TransactionPlan> PlanBuilder::Rebuild(
   recovery_context.supported_protocols = {"2pc"};
   auto request = ParseTransactionRequest(spec, recovery_context);
   if (!request.ok()) {
-    return Status(request.status().code(),
-                  "the BEGIN record of " + gid + " no longer parses: " + request.status().message());
+    return Status(request.status().code(), "the BEGIN record of " + gid +
+                                               " no longer parses: " + request.status().message());
   }
   if (request->gid != gid) {
     return Status::Corruption("the BEGIN record of " + gid + " names gid " + request->gid);
   }
   auto plan = Assemble(*request, created_unix_ms);
   if (!plan.ok()) return plan.status();
-  auto machine = protocol::TwoPhaseCommit::Recover(
-      static_cast<uint32_t>(request->branches.size()), records);
+  auto machine =
+      protocol::TwoPhaseCommit::Recover(static_cast<uint32_t>(request->branches.size()), records);
   if (!machine.ok()) return machine.status();
   plan->machine = std::make_unique<protocol::TwoPhaseCommit>(std::move(machine).value());
   return plan;
@@ -109,12 +109,13 @@ Result<engine::TransactionPlan> PlanBuilder::Assemble(const TransactionRequest& 
                                        "].resource: names no configured resource ('" +
                                        branch.resource + "')");
       }
-      plan.participants.push_back(std::make_shared<participants::database::DatabaseBranch>(
-          *resource->second, branch.sql));
+      plan.participants.push_back(
+          std::make_shared<participants::database::DatabaseBranch>(*resource->second, branch.sql));
       plan.branch_timeout_ms.push_back(std::min(request.timeout_ms, kDatabaseCallTimeoutMaxMs));
     } else {
       int64_t timeout_ms = 1;
-      for (const auto& [op, call] : branch.calls) timeout_ms = std::max(timeout_ms, call.timeout_ms());
+      for (const auto& [op, call] : branch.calls)
+        timeout_ms = std::max(timeout_ms, call.timeout_ms());
       plan.participants.push_back(
           std::make_shared<participants::http::HttpBranch>(branch.calls, *resources_.http_pool));
       plan.branch_timeout_ms.push_back(timeout_ms);

@@ -88,13 +88,14 @@ void OnlyKeys(const Object::Ptr& object, const std::string& field,
     if (!allowed.contains(key)) {
       std::string list;
       for (const auto& name : allowed) list += (list.empty() ? "" : ", ") + name;
-      Fail(field.empty() ? key : field + "." + key, "is not a known field here (known: " + list + ")");
+      Fail(field.empty() ? key : field + "." + key,
+           "is not a known field here (known: " + list + ")");
     }
   }
 }
 
 participants::http::HttpCall ParseCall(const Var& value, const std::string& field,
-                                      const RequestContext& context) {
+                                       const RequestContext& context) {
   auto object = AsObject(value, field);
   OnlyKeys(object, field, {"url", "method", "body", "headers", "timeout_ms"});
   participants::http::HttpCallSpec spec;
@@ -115,9 +116,9 @@ participants::http::HttpCall ParseCall(const Var& value, const std::string& fiel
     }
   }
   if (object->has("timeout_ms")) {
-    spec.timeout_ms = AsInteger(object->get("timeout_ms"), field + ".timeout_ms",
-                                participants::http::kCallTimeoutMsMin,
-                                participants::http::kCallTimeoutMsMax);
+    spec.timeout_ms =
+        AsInteger(object->get("timeout_ms"), field + ".timeout_ms",
+                  participants::http::kCallTimeoutMsMin, participants::http::kCallTimeoutMsMax);
   }
   auto call = participants::http::HttpCall::Create(std::move(spec), field);
   if (!call.ok()) throw Invalid{"", call.status().message()};
@@ -145,14 +146,16 @@ participants::database::StatementParam ParseParam(const Var& value, const std::s
 
 // Which calls each protocol's HTTP branches have, and which are required.
 std::vector<std::pair<std::string, Op>> CallsOf(const std::string& protocol) {
-  if (protocol == "2pc") return {{"prepare", Op::kPrepare}, {"commit", Op::kCommit}, {"abort", Op::kAbort}};
+  if (protocol == "2pc")
+    return {{"prepare", Op::kPrepare}, {"commit", Op::kCommit}, {"abort", Op::kAbort}};
   if (protocol == "3pc") {
     return {{"can_commit", Op::kCanCommit},
             {"pre_commit", Op::kPreCommit},
             {"do_commit", Op::kDoCommit},
             {"abort", Op::kAbort}};
   }
-  if (protocol == "tcc") return {{"try", Op::kTry}, {"confirm", Op::kConfirm}, {"cancel", Op::kCancel}};
+  if (protocol == "tcc")
+    return {{"try", Op::kTry}, {"confirm", Op::kConfirm}, {"cancel", Op::kCancel}};
   return {{"action", Op::kAction}, {"compensate", Op::kCompensate}};
 }
 
@@ -181,8 +184,8 @@ BranchRequest ParseBranch(const Var& value, const std::string& field, const std:
     auto statements = AsArray(object->get("sql"), field + ".sql");
     if (statements->size() == 0) Fail(field + ".sql", "must hold at least one statement");
     if (statements->size() > context.limits.max_statements) {
-      Fail(field + ".sql", "holds more than " + std::to_string(context.limits.max_statements) +
-                               " statements");
+      Fail(field + ".sql",
+           "holds more than " + std::to_string(context.limits.max_statements) + " statements");
     }
     for (size_t i = 0; i < statements->size(); ++i) {
       const std::string sfield = field + ".sql[" + std::to_string(i) + "]";
@@ -217,8 +220,8 @@ BranchRequest ParseBranch(const Var& value, const std::string& field, const std:
     auto after = AsArray(object->get("after"), field + ".after");
     std::vector<std::string> names;
     for (size_t i = 0; i < after->size(); ++i) {
-      names.push_back(
-          AsString(after->get(static_cast<unsigned>(i)), field + ".after[" + std::to_string(i) + "]"));
+      names.push_back(AsString(after->get(static_cast<unsigned>(i)),
+                               field + ".after[" + std::to_string(i) + "]"));
     }
     branch.after = std::move(names);
   }
@@ -270,17 +273,17 @@ Result<TransactionRequest> ParseTransactionRequest(const std::string& body,
                   request.protocol) == context.supported_protocols.end()) {
       Fail("protocol", "'" + request.protocol + "' is not available in this version of txcoord");
     }
-    request.timeout_ms = object->has("timeout_ms")
-                             ? AsInteger(object->get("timeout_ms"), "timeout_ms", 1,
-                                         context.limits.max_timeout_ms)
-                             : context.limits.default_timeout_ms;
+    request.timeout_ms =
+        object->has("timeout_ms")
+            ? AsInteger(object->get("timeout_ms"), "timeout_ms", 1, context.limits.max_timeout_ms)
+            : context.limits.default_timeout_ms;
     if (object->has("wait")) request.wait = AsBool(object->get("wait"), "wait");
     if (object->has("retry")) {
       auto retry = AsObject(object->get("retry"), "retry");
       OnlyKeys(retry, "retry", {"initial_ms", "max_ms"});
       if (retry->has("initial_ms")) {
-        request.retry_initial_ms = AsInteger(retry->get("initial_ms"), "retry.initial_ms", 1,
-                                             context.limits.max_retry_ms);
+        request.retry_initial_ms =
+            AsInteger(retry->get("initial_ms"), "retry.initial_ms", 1, context.limits.max_retry_ms);
       }
       if (retry->has("max_ms")) {
         request.retry_max_ms =

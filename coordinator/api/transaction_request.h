@@ -22,7 +22,7 @@ namespace txc::api {
 
 struct RequestLimits {
   size_t max_branches = 64;
-  size_t max_statements = 100;     // per database branch
+  size_t max_statements = 100;  // per database branch
   int64_t max_timeout_ms = 86'400'000;
   int64_t default_timeout_ms = 30'000;
   int64_t max_retry_ms = 3'600'000;
@@ -31,7 +31,7 @@ struct RequestLimits {
 struct BranchRequest {
   std::string name;
   std::map<participants::Op, participants::http::HttpCall> calls;  // HTTP branches
-  std::string resource;                           // database branches
+  std::string resource;                                            // database branches
   std::vector<participants::database::Statement> sql;
   std::optional<std::vector<std::string>> after;  // sagas
   bool is_database() const { return !resource.empty(); }

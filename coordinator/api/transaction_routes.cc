@@ -28,17 +28,23 @@ Response Overloaded(const std::string& message) {
 
 Response ErrorFor(const Status& status) {
   switch (status.code()) {
-    case StatusCode::kInvalidArgument: return ErrorResponse(400, "invalid_request", status.message());
-    case StatusCode::kNotFound: return ErrorResponse(404, "not_found", status.message());
-    case StatusCode::kAlreadyExists: return ErrorResponse(409, "conflict", status.message());
-    case StatusCode::kFailedPrecondition: return ErrorResponse(409, "conflict", status.message());
-    case StatusCode::kResourceExhausted: return Overloaded(status.message());
+    case StatusCode::kInvalidArgument:
+      return ErrorResponse(400, "invalid_request", status.message());
+    case StatusCode::kNotFound:
+      return ErrorResponse(404, "not_found", status.message());
+    case StatusCode::kAlreadyExists:
+      return ErrorResponse(409, "conflict", status.message());
+    case StatusCode::kFailedPrecondition:
+      return ErrorResponse(409, "conflict", status.message());
+    case StatusCode::kResourceExhausted:
+      return Overloaded(status.message());
     case StatusCode::kUnavailable: {
       Response response = ErrorResponse(503, "unavailable", status.message());
       response.headers.emplace_back("Retry-After", "1");
       return response;
     }
-    default: return ErrorResponse(500, "internal", status.message());
+    default:
+      return ErrorResponse(500, "internal", status.message());
   }
 }
 
@@ -93,9 +99,9 @@ Response List(const TransactionRoutesContext& c, const Request& request) {
     const auto parsed = std::from_chars(limit->data(), limit->data() + limit->size(), value);
     if (parsed.ec != std::errc() || parsed.ptr != limit->data() + limit->size() || value == 0 ||
         value > c.list_limit_max) {
-      return ErrorResponse(400, "invalid_request",
-                           "limit: must be an integer from 1 to " +
-                               std::to_string(c.list_limit_max));
+      return ErrorResponse(
+          400, "invalid_request",
+          "limit: must be an integer from 1 to " + std::to_string(c.list_limit_max));
     }
     filter.limit = value;
   }

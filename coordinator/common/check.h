@@ -7,9 +7,9 @@ namespace txc {
 [[noreturn]] void CheckFailed(const char* condition, const char* file, int line, const char* what);
 }  // namespace txc
 
-#define TXC_CHECK(condition, what)                                  \
-  do {                                                              \
-    if (!(condition)) [[unlikely]] {                                \
-      ::txc::CheckFailed(#condition, __FILE__, __LINE__, (what));   \
-    }                                                               \
+#define TXC_CHECK(condition, what)                                \
+  do {                                                            \
+    if (!(condition)) [[unlikely]] {                              \
+      ::txc::CheckFailed(#condition, __FILE__, __LINE__, (what)); \
+    }                                                             \
   } while (0)

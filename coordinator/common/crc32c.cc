@@ -34,10 +34,9 @@ uint32_t ExtendPortable(uint32_t crc, const unsigned char* p, size_t n) {
     uint64_t word;
     std::memcpy(&word, p, 8);
     word ^= c;  // little-endian hosts only (asserted in crc32c_test by the check value)
-    c = kTables[7][word & 0xff] ^ kTables[6][(word >> 8) & 0xff] ^
-        kTables[5][(word >> 16) & 0xff] ^ kTables[4][(word >> 24) & 0xff] ^
-        kTables[3][(word >> 32) & 0xff] ^ kTables[2][(word >> 40) & 0xff] ^
-        kTables[1][(word >> 48) & 0xff] ^ kTables[0][word >> 56];
+    c = kTables[7][word & 0xff] ^ kTables[6][(word >> 8) & 0xff] ^ kTables[5][(word >> 16) & 0xff] ^
+        kTables[4][(word >> 24) & 0xff] ^ kTables[3][(word >> 32) & 0xff] ^
+        kTables[2][(word >> 40) & 0xff] ^ kTables[1][(word >> 48) & 0xff] ^ kTables[0][word >> 56];
     p += 8;
     n -= 8;
   }
@@ -47,7 +46,7 @@ uint32_t ExtendPortable(uint32_t crc, const unsigned char* p, size_t n) {
 
 #if defined(__x86_64__)
 __attribute__((target("sse4.2"))) uint32_t ExtendSse42(uint32_t crc, const unsigned char* p,
-                                                        size_t n) {
+                                                       size_t n) {
   uint64_t c = ~crc;
   while (n >= 8) {
     uint64_t word;

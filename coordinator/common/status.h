@@ -12,14 +12,14 @@ namespace txc {
 
 enum class StatusCode {
   kOk = 0,
-  kInvalidArgument,   // the caller's input is wrong; the message names the field
+  kInvalidArgument,  // the caller's input is wrong; the message names the field
   kNotFound,
   kAlreadyExists,
   kFailedPrecondition,
-  kUnavailable,       // transient: try again later
-  kIoError,           // the environment failed (disk, file system)
-  kCorruption,        // stored data is damaged; never silently skipped
-  kResourceExhausted, // a stated bound was reached
+  kUnavailable,        // transient: try again later
+  kIoError,            // the environment failed (disk, file system)
+  kCorruption,         // stored data is damaged; never silently skipped
+  kResourceExhausted,  // a stated bound was reached
   kAborted,
   kInternal,
 };
@@ -32,7 +32,9 @@ class [[nodiscard]] Status {
   Status(StatusCode code, std::string message) : code_(code), message_(std::move(message)) {}
 
   static Status Ok() { return {}; }
-  static Status InvalidArgument(std::string m) { return {StatusCode::kInvalidArgument, std::move(m)}; }
+  static Status InvalidArgument(std::string m) {
+    return {StatusCode::kInvalidArgument, std::move(m)};
+  }
   static Status NotFound(std::string m) { return {StatusCode::kNotFound, std::move(m)}; }
   static Status AlreadyExists(std::string m) { return {StatusCode::kAlreadyExists, std::move(m)}; }
   static Status FailedPrecondition(std::string m) {
@@ -64,7 +66,7 @@ class [[nodiscard]] Status {
 template <typename T>
 class [[nodiscard]] Result {
  public:
-  Result(T value) : value_(std::move(value)) {}  // NOLINT(google-explicit-constructor)
+  Result(T value) : value_(std::move(value)) {}         // NOLINT(google-explicit-constructor)
   Result(Status status) : status_(std::move(status)) {  // NOLINT(google-explicit-constructor)
     assert(!status_.ok() && "a Result built from a Status must carry an error");
     if (status_.ok()) status_ = Status::Internal("Result built from an OK status");
@@ -97,8 +99,8 @@ class [[nodiscard]] Result {
 }  // namespace txc
 
 // Return early with the error of an expression that yields a Status.
-#define TXC_RETURN_IF_ERROR(expr)          \
-  do {                                     \
-    ::txc::Status txc_status_ = (expr);    \
+#define TXC_RETURN_IF_ERROR(expr)              \
+  do {                                         \
+    ::txc::Status txc_status_ = (expr);        \
     if (!txc_status_.ok()) return txc_status_; \
   } while (0)

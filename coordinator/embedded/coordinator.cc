@@ -65,10 +65,14 @@ class EnlistedBranch final : public participants::Participant {
 
   CallResult Call(const CallContext& context) override {
     switch (context.op) {
-      case Op::kPrepare: return b_->postgres != nullptr ? PreparePostgres() : PrepareMysql();
-      case Op::kCommit: return Finish(true, context);
-      case Op::kAbort: return Finish(false, context);
-      default: return CallResult::Permanent("an enlisted branch takes part in 2pc only");
+      case Op::kPrepare:
+        return b_->postgres != nullptr ? PreparePostgres() : PrepareMysql();
+      case Op::kCommit:
+        return Finish(true, context);
+      case Op::kAbort:
+        return Finish(false, context);
+      default:
+        return CallResult::Permanent("an enlisted branch takes part in 2pc only");
     }
   }
 
@@ -105,9 +109,9 @@ class EnlistedBranch final : public participants::Participant {
       return CallResult::Ok();
     } catch (const std::exception& e) {
       b_->maybe_prepared = true;
-      return participants::database::ToCallResult(
-          participants::database::ClassifyMysqlException(e), DatabaseStage::kPrepare,
-          "resource " + b_->resource_name);
+      return participants::database::ToCallResult(participants::database::ClassifyMysqlException(e),
+                                                  DatabaseStage::kPrepare,
+                                                  "resource " + b_->resource_name);
     }
   }
 
@@ -227,19 +231,18 @@ class Coordinator::Impl {
         }
         plan.branch_names.push_back(b->getValue<std::string>("name"));
         plan.branch_timeout_ms.push_back(10'000);
-        plan.participants.push_back(
-            std::make_shared<participants::database::DatabaseBranch>(*it->second,
-                                                                     std::vector<participants::database::Statement>{}));
+        plan.participants.push_back(std::make_shared<participants::database::DatabaseBranch>(
+            *it->second, std::vector<participants::database::Statement>{}));
       }
       std::ostringstream canonical;
       spec->stringify(canonical);
       plan.fingerprint = api::Fingerprint(canonical.str());
     } catch (const Poco::Exception& e) {
-      return Status::Corruption("the BEGIN record of " + gid + " is not readable: " +
-                                e.displayText());
+      return Status::Corruption("the BEGIN record of " + gid +
+                                " is not readable: " + e.displayText());
     }
-    auto machine = protocol::TwoPhaseCommit::Recover(
-        static_cast<uint32_t>(plan.branch_names.size()), records);
+    auto machine =
+        protocol::TwoPhaseCommit::Recover(static_cast<uint32_t>(plan.branch_names.size()), records);
     if (!machine.ok()) return machine.status();
     plan.gid = gid;
     plan.protocol = "2pc";
@@ -266,12 +269,14 @@ Result<std::unique_ptr<Coordinator>> Coordinator::Open(CoordinatorOptions option
     if (r.kind == "postgres") {
       auto created = participants::postgres::PostgresResource::Create(
           {.name = r.name, .dsn = r.dsn, .node_id = options.node_id});
-      if (!created.ok()) return Status(created.status().code(), field + ": " + created.status().message());
+      if (!created.ok())
+        return Status(created.status().code(), field + ": " + created.status().message());
       resource = std::move(created).value();
     } else if (r.kind == "mysql") {
       auto created = participants::mysql::MysqlResource::Create(
           {.name = r.name, .dsn = r.dsn, .node_id = options.node_id});
-      if (!created.ok()) return Status(created.status().code(), field + ": " + created.status().message());
+      if (!created.ok())
+        return Status(created.status().code(), field + ": " + created.status().message());
       resource = std::move(created).value();
     } else {
       return Status::InvalidArgument(field + ".kind: must be postgres or mysql, got '" + r.kind +
@@ -286,8 +291,8 @@ Result<std::unique_ptr<Coordinator>> Coordinator::Open(CoordinatorOptions option
   auto log = log::FileLog::Open(log_options, &recovered);
   if (!log.ok()) return log.status();
   impl->log = std::move(log).value();
-  impl->engine = std::make_unique<engine::Engine>(engine::EngineOptions{}, *impl->log,
-                                                  SystemClock(), nullptr);
+  impl->engine =
+      std::make_unique<engine::Engine>(engine::EngineOptions{}, *impl->log, SystemClock(), nullptr);
   Impl* raw = impl.get();
   TXC_RETURN_IF_ERROR(impl->engine->Recover(
       recovered, [raw](const std::string& gid, const std::vector<log::LogRecord>& records) {
@@ -301,8 +306,7 @@ Result<std::unique_ptr<Coordinator>> Coordinator::Open(CoordinatorOptions option
           .is_active = [raw](const std::string& gid) { return raw->engine->IsActive(gid); },
           .is_commit_decided =
               [raw](const std::string& gid) { return raw->engine->IsCommitDecided(gid); }},
-      nullptr,
-      recovery::InDoubtScannerOptions{.interval_ms = options.in_doubt_scan_interval_ms});
+      nullptr, recovery::InDoubtScannerOptions{.interval_ms = options.in_doubt_scan_interval_ms});
   const auto pass = impl->scanner->ScanOnce();
   if (!pass.errors.empty()) {
     return Status::Unavailable("in-doubt scan at start-up: " + pass.errors.front());
@@ -316,7 +320,8 @@ Coordinator::~Coordinator() = default;
 
 Result<std::unique_ptr<Transaction>> Coordinator::Begin(const std::string& gid,
                                                         int64_t timeout_ms) {
-  if (!api::IsValidGid(gid)) return Status::InvalidArgument("gid: must be 1 to 56 of A-Z a-z 0-9 . _ -");
+  if (!api::IsValidGid(gid))
+    return Status::InvalidArgument("gid: must be 1 to 56 of A-Z a-z 0-9 . _ -");
   if (timeout_ms <= 0) return Status::InvalidArgument("timeout_ms: must be positive");
   if (impl_->engine->Get(gid).ok()) {
     return Status::AlreadyExists("gid " + gid + " is already used by another transaction");
@@ -338,7 +343,7 @@ Transaction::~Transaction() {
   if (!finished_) (void)Abort();
 }
 
-Status Transaction::Enlist(pqxx::connection& connection, const std::string& resource) {
+Result<std::shared_ptr<Transaction::Branch>> Transaction::NewBranch(const std::string& resource) {
   if (finished_) return Status::FailedPrecondition("transaction " + gid_ + " is finished");
   auto it = coordinator_.resources.find(resource);
   if (it == coordinator_.resources.end()) {
@@ -346,58 +351,60 @@ Status Transaction::Enlist(pqxx::connection& connection, const std::string& reso
   }
   auto branch = std::make_shared<Branch>();
   branch->index = static_cast<uint32_t>(branches_.size());
-  auto xid = participants::database::PostgresXid(coordinator_.options.node_id, gid_, branch->index);
-  if (!xid.ok()) return xid.status();
-  branch->xid_sql = participants::database::PostgresStringLiteral(*xid);
   branch->resource_name = resource;
   branch->resource = it->second.get();
-  branch->postgres = &connection;
+  return branch;
+}
+
+Status Transaction::Enlist(pqxx::connection& connection, const std::string& resource) {
+  auto branch = NewBranch(resource);
+  if (!branch.ok()) return branch.status();
+  auto xid =
+      participants::database::PostgresXid(coordinator_.options.node_id, gid_, (*branch)->index);
+  if (!xid.ok()) return xid.status();
+  (*branch)->xid_sql = participants::database::PostgresStringLiteral(*xid);
+  (*branch)->postgres = &connection;
   try {
     pqxx::nontransaction tx(connection);
     tx.exec("BEGIN");
   } catch (const std::exception& e) {
-    return participants::database::ToStatus(
-        participants::database::ClassifyPostgresException(e), "resource " + resource + ": BEGIN");
+    return participants::database::ToStatus(participants::database::ClassifyPostgresException(e),
+                                            "resource " + resource + ": BEGIN");
   }
-  branches_.push_back(std::move(branch));
+  branches_.push_back(std::move(branch).value());
   return Status::Ok();
 }
 
 Status Transaction::Enlist(sql::Connection& connection, const std::string& resource) {
-  if (finished_) return Status::FailedPrecondition("transaction " + gid_ + " is finished");
-  auto it = coordinator_.resources.find(resource);
-  if (it == coordinator_.resources.end()) {
-    return Status::InvalidArgument("resource: '" + resource + "' is not configured");
-  }
-  auto branch = std::make_shared<Branch>();
-  branch->index = static_cast<uint32_t>(branches_.size());
-  auto xid = participants::database::MakeMysqlXid(coordinator_.options.node_id, gid_, branch->index);
+  auto branch = NewBranch(resource);
+  if (!branch.ok()) return branch.status();
+  auto xid =
+      participants::database::MakeMysqlXid(coordinator_.options.node_id, gid_, (*branch)->index);
   if (!xid.ok()) return xid.status();
-  branch->xid_sql = participants::database::MysqlXidSql(*xid);
-  branch->resource_name = resource;
-  branch->resource = it->second.get();
-  branch->mysql = &connection;
+  (*branch)->xid_sql = participants::database::MysqlXidSql(*xid);
+  (*branch)->mysql = &connection;
   try {
     std::unique_ptr<sql::Statement> statement(connection.createStatement());
-    statement->execute("XA START " + branch->xid_sql);
+    statement->execute("XA START " + (*branch)->xid_sql);
   } catch (const std::exception& e) {
     return participants::database::ToStatus(participants::database::ClassifyMysqlException(e),
                                             "resource " + resource + ": XA START");
   }
-  branches_.push_back(std::move(branch));
+  branches_.push_back(std::move(branch).value());
   return Status::Ok();
 }
 
 Result<engine::TransactionDocument> Transaction::Commit(int64_t wait_ms) {
   if (finished_) return Status::FailedPrecondition("transaction " + gid_ + " is finished");
-  if (branches_.empty()) return Status::FailedPrecondition("transaction " + gid_ + " has no branch");
+  if (branches_.empty())
+    return Status::FailedPrecondition("transaction " + gid_ + " has no branch");
   finished_ = true;
   engine::Engine& engine = *coordinator_.engine;
   engine::TransactionPlan plan;
   plan.gid = gid_;
   plan.protocol = "2pc";
-  plan.retry = engine::RetryPolicy{coordinator_.options.retry_initial_ms,
-                                   coordinator_.options.retry_max_ms};
+  plan.retry =
+      engine::RetryPolicy{coordinator_.options.retry_initial_ms, coordinator_.options.retry_max_ms};
   plan.created_unix_ms = engine.NowUnixMs();
   plan.begin_body = Coordinator::Impl::BeginBody(gid_, branches_, plan.created_unix_ms);
   plan.fingerprint = api::Fingerprint(plan.begin_body);
@@ -406,8 +413,8 @@ Result<engine::TransactionDocument> Transaction::Commit(int64_t wait_ms) {
     plan.branch_timeout_ms.push_back(timeout_ms_);
     plan.participants.push_back(std::make_shared<EnlistedBranch>(branch));
   }
-  plan.machine = std::make_unique<protocol::TwoPhaseCommit>(
-      static_cast<uint32_t>(branches_.size()), engine.MonotonicMs() + timeout_ms_);
+  plan.machine = std::make_unique<protocol::TwoPhaseCommit>(static_cast<uint32_t>(branches_.size()),
+                                                            engine.MonotonicMs() + timeout_ms_);
   auto submitted = engine.Submit(std::move(plan));
   if (!submitted.ok()) {
     // Nothing was logged, so nothing was prepared: the local transactions can simply go.

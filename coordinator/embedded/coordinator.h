@@ -36,7 +36,8 @@ namespace txc {
 struct ResourceOptions {
   std::string name;  // how Enlist names it
   std::string kind;  // "postgres" | "mysql"
-  std::string dsn;   // postgresql://... | mysql://user:pw@host:port/db; used for phase 2 and recovery
+  std::string
+      dsn;  // postgresql://... | mysql://user:pw@host:port/db; used for phase 2 and recovery
 };
 
 struct CoordinatorOptions {
@@ -103,6 +104,7 @@ class Transaction {
  private:
   friend class Coordinator;
   Transaction(Coordinator::Impl& coordinator, std::string gid, int64_t timeout_ms);
+  Result<std::shared_ptr<Branch>> NewBranch(const std::string& resource);
 
   Coordinator::Impl& coordinator_;
   std::string gid_;

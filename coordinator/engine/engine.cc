@@ -15,8 +15,7 @@ namespace {
 constexpr int64_t kPurgeIntervalMs = 10'000;
 }  // namespace
 
-Engine::Engine(EngineOptions options, log::DecisionLog& log, Clock& clock,
-               EngineObserver* observer)
+Engine::Engine(EngineOptions options, log::DecisionLog& log, Clock& clock, EngineObserver* observer)
     : options_(options),
       log_(log),
       clock_(clock),
@@ -249,7 +248,8 @@ std::vector<TransactionDocument> Engine::List(const ListFilter& filter,
   next_cursor->reset();
   const int64_t now = clock_.NowUnixMs();
   std::lock_guard lock(documents_mu_);
-  auto it = filter.after_gid.empty() ? documents_.begin() : documents_.upper_bound(filter.after_gid);
+  auto it =
+      filter.after_gid.empty() ? documents_.begin() : documents_.upper_bound(filter.after_gid);
   for (; it != documents_.end(); ++it) {
     const TransactionDocument& d = it->second.document;
     if (it->second.failed) continue;
@@ -432,8 +432,7 @@ void Engine::Finished(const std::string& gid, protocol::Outcome outcome) {
   --active_;
   documents_cv_.notify_all();
   if (observer_ != nullptr) {
-    const double seconds =
-        static_cast<double>(clock_.MonotonicNs() - runtime.started_ns) / 1e9;
+    const double seconds = static_cast<double>(clock_.MonotonicNs() - runtime.started_ns) / 1e9;
     observer_->OnFinished(runtime.protocol, protocol::OutcomeName(outcome), seconds);
   }
 }
@@ -484,7 +483,8 @@ void Engine::PurgeExpired() {
     std::lock_guard lock(documents_mu_);
     while (!finished_order_.empty()) {
       const auto& [finished_at, gid] = finished_order_.front();
-      if (finished_at >= expire_before && finished_order_.size() <= options_.finished_retained_max) {
+      if (finished_at >= expire_before &&
+          finished_order_.size() <= options_.finished_retained_max) {
         break;
       }
       auto it = documents_.find(gid);

@@ -54,7 +54,7 @@ struct TransactionPlan {
   std::vector<std::string> branch_names;
   RetryPolicy retry;
   std::vector<int64_t> branch_timeout_ms;  // per branch: its calls' bound
-  std::string begin_body;  // the BEGIN record's body: enough to rebuild this plan after a crash
+  std::string begin_body;    // the BEGIN record's body: enough to rebuild this plan after a crash
   uint64_t fingerprint = 0;  // of the submitted spec
   int64_t created_unix_ms = 0;
   std::unique_ptr<protocol::TransactionMachine> machine;
@@ -62,9 +62,8 @@ struct TransactionPlan {
 };
 
 // Rebuilds the plan of a transaction found unfinished in the log (its BEGIN and later records).
-using PlanRebuilder =
-    std::function<Result<TransactionPlan>(const std::string& gid,
-                                          const std::vector<log::LogRecord>& records)>;
+using PlanRebuilder = std::function<Result<TransactionPlan>(
+    const std::string& gid, const std::vector<log::LogRecord>& records)>;
 
 // What the engine reports for metrics (implemented by coordinator/metrics).
 class EngineObserver {
@@ -189,7 +188,7 @@ class Engine final : private EngineEnvironment {
   bool stopping_ = false;
 
   mutable std::mutex documents_mu_;
-  std::condition_variable documents_cv_;  // a document became begun, failed or final
+  std::condition_variable documents_cv_;            // a document became begun, failed or final
   std::map<std::string, DocumentEntry> documents_;  // ordered: List pages by gid
   std::deque<std::pair<int64_t, std::string>> finished_order_;  // (finished at, gid)
 

@@ -8,8 +8,7 @@ namespace txc::engine {
 
 using protocol::Ready;
 
-int64_t BackoffDelayMs(const RetryPolicy& policy, uint32_t attempt, bool longest,
-                       uint64_t random) {
+int64_t BackoffDelayMs(const RetryPolicy& policy, uint32_t attempt, bool longest, uint64_t random) {
   TXC_CHECK(policy.initial_ms > 0 && policy.max_ms >= policy.initial_ms, "valid retry policy");
   int64_t delay = policy.max_ms;
   if (!longest) {
@@ -148,8 +147,7 @@ void EngineCore::OnReply(const std::string& gid, uint32_t branch, participants::
   Enqueue(gid, txn, txn.machine->OnReply(branch, op, result, env_.NowMs()));
 }
 
-void EngineCore::OnTimer(const std::string& gid, TimerKind kind, uint32_t branch,
-                         uint64_t token) {
+void EngineCore::OnTimer(const std::string& gid, TimerKind kind, uint32_t branch, uint64_t token) {
   auto it = txns_.find(gid);
   if (it == txns_.end()) return;
   Txn& txn = it->second;

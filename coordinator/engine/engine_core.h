@@ -92,7 +92,7 @@ class EngineCore {
   struct Txn {
     std::unique_ptr<protocol::TransactionMachine> machine;
     RetryPolicy retry;
-    std::string begin_body;           // until BEGIN is appended
+    std::string begin_body;               // until BEGIN is appended
     std::deque<protocol::Ready> readies;  // the head waits for its forced records
     uint32_t forced_outstanding = 0;
     bool head_appended = false;

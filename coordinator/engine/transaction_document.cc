@@ -36,7 +36,7 @@ std::string FormatUtcMillis(int64_t unix_ms) {
 namespace {
 
 Poco::JSON::Object::Ptr ToObject(const TransactionDocument& d, bool for_summary,
-                                  int64_t now_unix_ms, int64_t stuck_after_ms) {
+                                 int64_t now_unix_ms, int64_t stuck_after_ms) {
   Poco::JSON::Object::Ptr object = new Poco::JSON::Object(Poco::JSON_PRESERVE_KEY_ORDER);
   object->set("gid", d.gid);
   object->set("protocol", d.protocol);

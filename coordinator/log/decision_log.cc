@@ -4,11 +4,16 @@ namespace txc::log {
 
 const char* RecordTypeName(RecordType type) {
   switch (type) {
-    case RecordType::kBegin: return "begin";
-    case RecordType::kDecision: return "decision";
-    case RecordType::kProgress: return "progress";
-    case RecordType::kOperator: return "operator";
-    case RecordType::kEnd: return "end";
+    case RecordType::kBegin:
+      return "begin";
+    case RecordType::kDecision:
+      return "decision";
+    case RecordType::kProgress:
+      return "progress";
+    case RecordType::kOperator:
+      return "operator";
+    case RecordType::kEnd:
+      return "end";
   }
   return "unknown";
 }

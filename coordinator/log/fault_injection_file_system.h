@@ -34,7 +34,9 @@ class FaultInjectionFileSystem final : public FileSystem {
   int sync_calls() const;
   int failed_syncs() const;
 
-  Status CreateDirectories(const std::string& path) override { return base_.CreateDirectories(path); }
+  Status CreateDirectories(const std::string& path) override {
+    return base_.CreateDirectories(path);
+  }
   Result<std::vector<std::string>> ListDirectory(const std::string& dir) override {
     return base_.ListDirectory(dir);
   }
@@ -69,7 +71,7 @@ class FaultInjectionFileSystem final : public FileSystem {
 
   FileSystem& base_;
   mutable std::mutex mu_;
-  std::map<std::string, FileState> files_;   // every file written through us
+  std::map<std::string, FileState> files_;    // every file written through us
   std::set<std::string> unsynced_new_files_;  // created since their directory's last sync
   int syncs_to_pass_ = 0;
   int syncs_to_fail_ = 0;

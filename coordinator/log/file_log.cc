@@ -95,7 +95,9 @@ class FileLog::Impl {
   ~Impl() { Close(); }
 
   Status Recover(RecoveredLog* recovered);
-  void Start() { writer_ = std::thread([this] { WriterLoop(); }); }
+  void Start() {
+    writer_ = std::thread([this] { WriterLoop(); });
+  }
 
   void AppendAsync(LogRecord record, Durability durability, AppendCallback done);
   Status Compact();
@@ -218,13 +220,13 @@ Status FileLog::Impl::Recover(RecoveredLog* recovered) {
   }
   uint64_t torn_tail_bytes = 0;
   for (size_t i = 0; i < to_read.size(); ++i) {
-    const uint64_t expected = i == 0 ? (covered == 0 ? to_read[0] : covered + 1) : to_read[i - 1] + 1;
+    const uint64_t expected =
+        i == 0 ? (covered == 0 ? to_read[0] : covered + 1) : to_read[i - 1] + 1;
     if (to_read[i] != expected) {
-      return Status::Corruption("decision log " + options_.dir + ": segment " +
-                                FileName(format::kSegmentPrefix, expected, format::kLogSuffix) +
-                                " is missing (found " +
-                                FileName(format::kSegmentPrefix, to_read[i], format::kLogSuffix) +
-                                ")");
+      return Status::Corruption(
+          "decision log " + options_.dir + ": segment " +
+          FileName(format::kSegmentPrefix, expected, format::kLogSuffix) + " is missing (found " +
+          FileName(format::kSegmentPrefix, to_read[i], format::kLogSuffix) + ")");
     }
     const bool newest = i + 1 == to_read.size();
     TXC_RETURN_IF_ERROR(ReadFile(SegmentPath(to_read[i]), format::kFileKindSegment, to_read[i],
@@ -248,7 +250,8 @@ Status FileLog::Impl::Recover(RecoveredLog* recovered) {
   }
   for (const auto& [finished_at, gid] : finished_order_) {
     auto it = entries_.find(gid);
-    if (it == entries_.end() || !it->second.finished || it->second.finished_unix_ms != finished_at) {
+    if (it == entries_.end() || !it->second.finished ||
+        it->second.finished_unix_ms != finished_at) {
       continue;  // superseded by a later transaction with the same gid
     }
     auto record = DecodeRecordPayload(RecordType::kEnd, PayloadOf(*it->second.frames.front()));
@@ -280,8 +283,8 @@ Status FileLog::Impl::ReadFile(const std::string& path, uint8_t kind, uint64_t n
   if (!file_size.ok()) return file_size.status();
   LogFileReader reader(std::move(file).value(), path, format::kPayloadBytesLimit);
   auto corruption = [&](uint64_t offset, const std::string& why) {
-    return Status::Corruption("decision log file " + path + " at offset " +
-                              std::to_string(offset) + ": " + why +
+    return Status::Corruption("decision log file " + path + " at offset " + std::to_string(offset) +
+                              ": " + why +
                               "; refusing to open (a skipped record could be a COMMIT decision)");
   };
 
@@ -361,8 +364,8 @@ Status FileLog::Impl::Validate(RecordType type, const std::string& gid) const {
     return Status::Ok();
   }
   if (!live) {
-    return Status::FailedPrecondition(std::string(RecordTypeName(type)) + " record for gid " +
-                                      gid + ", which has no unfinished transaction");
+    return Status::FailedPrecondition(std::string(RecordTypeName(type)) + " record for gid " + gid +
+                                      ", which has no unfinished transaction");
   }
   return Status::Ok();
 }
@@ -508,9 +511,8 @@ void FileLog::Impl::WriterLoop() {
     if (!batch.empty()) {
       ProcessBatch(batch);
       batch.clear();
-    } else if (unsynced_records_ > 0 &&
-               clock_.MonotonicNs() - last_sync_ns_ >=
-                   std::chrono::nanoseconds(lazy_interval).count()) {
+    } else if (unsynced_records_ > 0 && clock_.MonotonicNs() - last_sync_ns_ >=
+                                            std::chrono::nanoseconds(lazy_interval).count()) {
       Status synced = SyncSegment(unsynced_records_);
       if (!synced.ok()) Poison(synced);
     }
@@ -551,8 +553,8 @@ void FileLog::Impl::ProcessBatch(std::vector<PendingAppend>& batch) {
     status = segment_->Append(buffer);
     bytes_since_snapshot_ += buffer.size();
     unsynced_records_ += accepted;
-    const bool lazy_due = clock_.MonotonicNs() - last_sync_ns_ >=
-                          options_.lazy_sync_interval_ms * 1'000'000;
+    const bool lazy_due =
+        clock_.MonotonicNs() - last_sync_ns_ >= options_.lazy_sync_interval_ms * 1'000'000;
     if (status.ok() && (forced || lazy_due)) status = SyncSegment(unsynced_records_);
   }
   if (!status.ok()) Poison(status);
@@ -661,7 +663,8 @@ void FileLog::Impl::MaybeRotateAndCompact() {
     compaction_running_ = true;
   }
   if (compactor_.joinable()) compactor_.join();
-  compactor_ = std::thread([this, job = std::move(job)]() mutable { RunCompaction(std::move(job)); });
+  compactor_ =
+      std::thread([this, job = std::move(job)]() mutable { RunCompaction(std::move(job)); });
 }
 
 void FileLog::Impl::RunCompaction(SnapshotJob job) {
@@ -692,7 +695,8 @@ void FileLog::Impl::RunCompaction(SnapshotJob job) {
     if (!names.ok()) return names.status();
     for (const auto& name : *names) {
       uint64_t k = 0;
-      const bool old_segment = ParseFileName(name, format::kSegmentPrefix, format::kLogSuffix, &k) && k <= n;
+      const bool old_segment =
+          ParseFileName(name, format::kSegmentPrefix, format::kLogSuffix, &k) && k <= n;
       const bool old_snapshot =
           ParseFileName(name, format::kSnapshotPrefix, format::kLogSuffix, &k) && k < n;
       if (old_segment || old_snapshot) TXC_RETURN_IF_ERROR(file_system_.RemoveFile(PathOf(name)));
@@ -727,9 +731,8 @@ Status FileLog::Impl::Compact() {
   const uint64_t target = compactions_finished_ + (compaction_running_ ? 2 : 1);
   compact_requested_ = true;
   writer_cv_.notify_one();
-  compaction_cv_.wait(lock, [&] {
-    return compactions_finished_ >= target || !poison_.ok() || writer_done_;
-  });
+  compaction_cv_.wait(
+      lock, [&] { return compactions_finished_ >= target || !poison_.ok() || writer_done_; });
   if (!poison_.ok()) return poison_;
   if (compactions_finished_ < target) return Status::FailedPrecondition("the decision log closed");
   return last_compaction_status_;

@@ -25,18 +25,18 @@
 namespace txc::log {
 
 struct FileLogOptions {
-  std::string dir;                        // created when missing
-  FileSystem* file_system = nullptr;      // default: the real one
-  Clock* clock = nullptr;                 // default: the system clock (retention)
-  LogObserver* observer = nullptr;        // optional
-  int64_t retention_finished_ms = 86'400'000;  // END summaries kept this long after finishing
-  size_t finished_retained_max = 1'000'000;    // and at most this many (oldest dropped first)
-  uint64_t segment_bytes_max = 64ull << 20;    // a segment is sealed past this size
+  std::string dir;                              // created when missing
+  FileSystem* file_system = nullptr;            // default: the real one
+  Clock* clock = nullptr;                       // default: the system clock (retention)
+  LogObserver* observer = nullptr;              // optional
+  int64_t retention_finished_ms = 86'400'000;   // END summaries kept this long after finishing
+  size_t finished_retained_max = 1'000'000;     // and at most this many (oldest dropped first)
+  uint64_t segment_bytes_max = 64ull << 20;     // a segment is sealed past this size
   uint64_t compact_after_bytes = 256ull << 20;  // compact once segments since the last one exceed
-  size_t queue_records_max = 65'536;      // appends waiting for the writer; beyond: rejected
-  size_t batch_bytes_max = 4u << 20;      // bytes written per write+sync round
-  uint32_t record_bytes_max = 1u << 20;   // one record's payload
-  int64_t lazy_sync_interval_ms = 100;    // lazy records are synced at least this often
+  size_t queue_records_max = 65'536;            // appends waiting for the writer; beyond: rejected
+  size_t batch_bytes_max = 4u << 20;            // bytes written per write+sync round
+  uint32_t record_bytes_max = 1u << 20;         // one record's payload
+  int64_t lazy_sync_interval_ms = 100;          // lazy records are synced at least this often
 };
 
 class FileLog final : public DecisionLog {

@@ -4,11 +4,15 @@ namespace txc::metrics {
 
 const char* EngineMetrics::ResultLabel(participants::CallOutcome outcome) {
   switch (outcome) {
-    case participants::CallOutcome::kOk: return "ok";
-    case participants::CallOutcome::kRefused: return "refused";
+    case participants::CallOutcome::kOk:
+      return "ok";
+    case participants::CallOutcome::kRefused:
+      return "refused";
     case participants::CallOutcome::kTransient:
-    case participants::CallOutcome::kUnknown: return "transient";
-    case participants::CallOutcome::kPermanent: return "permanent";
+    case participants::CallOutcome::kUnknown:
+      return "transient";
+    case participants::CallOutcome::kPermanent:
+      return "permanent";
   }
   return "transient";
 }
@@ -29,7 +33,9 @@ void EngineMetrics::OnRecovered(const std::string& protocol) {
 void EngineMetrics::OnStateChange(const std::string& protocol, const std::string& previous,
                                   const std::string& state) {
   if (!previous.empty() && !IsFinal(previous)) {
-    metrics_.transactions_in_flight().Add({{"protocol", protocol}, {"state", previous}}).Decrement();
+    metrics_.transactions_in_flight()
+        .Add({{"protocol", protocol}, {"state", previous}})
+        .Decrement();
   }
   if (!IsFinal(state)) {
     metrics_.transactions_in_flight().Add({{"protocol", protocol}, {"state", state}}).Increment();
@@ -48,7 +54,9 @@ void EngineMetrics::OnFinished(const std::string& protocol, const std::string& o
 void EngineMetrics::OnBranchCall(const std::string& protocol, participants::Op op,
                                  participants::CallOutcome outcome, double seconds) {
   metrics_.branch_calls()
-      .Add({{"protocol", protocol}, {"op", participants::OpName(op)}, {"result", ResultLabel(outcome)}})
+      .Add({{"protocol", protocol},
+            {"op", participants::OpName(op)},
+            {"result", ResultLabel(outcome)}})
       .Increment();
   metrics_.branch_call_duration()
       .Add({{"op", participants::OpName(op)}}, CoordinatorMetrics::BranchCallDurationBuckets())

@@ -19,8 +19,7 @@ class EngineMetrics final : public engine::EngineObserver {
   void OnRecovered(const std::string& protocol) override;
   void OnStateChange(const std::string& protocol, const std::string& previous,
                      const std::string& state) override;
-  void OnFinished(const std::string& protocol, const std::string& outcome,
-                  double seconds) override;
+  void OnFinished(const std::string& protocol, const std::string& outcome, double seconds) override;
   void OnBranchCall(const std::string& protocol, participants::Op op,
                     participants::CallOutcome outcome, double seconds) override;
   void OnRetry(const std::string& protocol, participants::Op op) override;

@@ -41,11 +41,11 @@ struct RetryLater {
 };
 
 struct Ready {
-  std::vector<Persist> persist;       // first; forced records durable before anything below
-  std::vector<BranchCall> calls;      // then these, in parallel
+  std::vector<Persist> persist;   // first; forced records durable before anything below
+  std::vector<BranchCall> calls;  // then these, in parallel
   std::vector<RetryLater> retries;
   std::optional<int64_t> deadline_at_ms;  // arm the phase-1 deadline timer (then OnDeadline)
-  std::optional<Outcome> finished;    // the transaction is over (after `persist`)
+  std::optional<Outcome> finished;        // the transaction is over (after `persist`)
 
   bool empty() const {
     return persist.empty() && calls.empty() && retries.empty() && !deadline_at_ms && !finished;

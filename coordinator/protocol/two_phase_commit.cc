@@ -15,22 +15,32 @@ using participants::Op;
 
 const char* TwoPhaseStateName(TwoPhaseState state) {
   switch (state) {
-    case TwoPhaseState::kPreparing: return "preparing";
-    case TwoPhaseState::kCommitting: return "committing";
-    case TwoPhaseState::kAborting: return "aborting";
-    case TwoPhaseState::kCommitted: return "committed";
-    case TwoPhaseState::kAborted: return "aborted";
+    case TwoPhaseState::kPreparing:
+      return "preparing";
+    case TwoPhaseState::kCommitting:
+      return "committing";
+    case TwoPhaseState::kAborting:
+      return "aborting";
+    case TwoPhaseState::kCommitted:
+      return "committed";
+    case TwoPhaseState::kAborted:
+      return "aborted";
   }
   return "unknown";
 }
 
 const char* BranchStatusName(BranchStatus status) {
   switch (status) {
-    case BranchStatus::kPending: return "pending";
-    case BranchStatus::kPrepared: return "prepared";
-    case BranchStatus::kRefused: return "refused";
-    case BranchStatus::kCommitted: return "committed";
-    case BranchStatus::kAborted: return "aborted";
+    case BranchStatus::kPending:
+      return "pending";
+    case BranchStatus::kPrepared:
+      return "prepared";
+    case BranchStatus::kRefused:
+      return "refused";
+    case BranchStatus::kCommitted:
+      return "committed";
+    case BranchStatus::kAborted:
+      return "aborted";
   }
   return "unknown";
 }
@@ -76,13 +86,14 @@ Result<TwoPhaseCommit> TwoPhaseCommit::Recover(uint32_t branch_count,
       }
       machine.state_ = commit ? TwoPhaseState::kCommitting : TwoPhaseState::kAborting;
       const size_t space = body.find(' ');
-      machine.decision_reason_ = space == std::string_view::npos ? "" : record.body.substr(space + 1);
+      machine.decision_reason_ =
+          space == std::string_view::npos ? "" : record.body.substr(space + 1);
     } else if (record.type == RecordType::kProgress) {
       const std::string_view body = record.body;
       const size_t space = body.find(' ');
       uint32_t branch = 0;
-      const auto parsed = std::from_chars(body.data(), body.data() + std::min(space, body.size()),
-                                          branch);
+      const auto parsed =
+          std::from_chars(body.data(), body.data() + std::min(space, body.size()), branch);
       const auto status = space == std::string_view::npos
                               ? std::nullopt
                               : ParseBranchStatus(body.substr(space + 1));
@@ -213,8 +224,8 @@ Ready TwoPhaseCommit::OnReply(uint32_t branch_index, Op op, const CallResult& re
         if (branch.status != BranchStatus::kRefused) branch.last_error.clear();
         branch.status = op == Op::kCommit ? BranchStatus::kCommitted : BranchStatus::kAborted;
         branch.needs_operator = false;
-        ready.persist.push_back(
-            {RecordType::kProgress, EncodeProgress(branch_index, branch.status), Durability::kLazy});
+        ready.persist.push_back({RecordType::kProgress, EncodeProgress(branch_index, branch.status),
+                                 Durability::kLazy});
         FinishIfDone(&ready);
         break;
       }
@@ -283,11 +294,10 @@ std::optional<Ready> TwoPhaseCommit::OnOperatorAbort(int64_t /*now_ms*/) {
 void TwoPhaseCommit::Decide(Outcome outcome, std::string reason, Ready* ready) {
   TXC_CHECK(!decided(), "a decision is made once");
   if (outcome == Outcome::kCommitted) {
-    TXC_CHECK(std::all_of(branches_.begin(), branches_.end(),
-                          [](const BranchProgress& b) {
-                            return b.status == BranchStatus::kPrepared;
-                          }),
-              "commit only when every branch voted yes");
+    TXC_CHECK(
+        std::all_of(branches_.begin(), branches_.end(),
+                    [](const BranchProgress& b) { return b.status == BranchStatus::kPrepared; }),
+        "commit only when every branch voted yes");
   }
   state_ = outcome == Outcome::kCommitted ? TwoPhaseState::kCommitting : TwoPhaseState::kAborting;
   decision_reason_ = std::move(reason);
@@ -332,8 +342,8 @@ void TwoPhaseCommit::FinishIfDone(Ready* ready) {
   for (const auto& branch : branches_) {
     if (branch.status != done || branch.in_flight) return;
   }
-  state_ = state_ == TwoPhaseState::kCommitting ? TwoPhaseState::kCommitted
-                                                : TwoPhaseState::kAborted;
+  state_ =
+      state_ == TwoPhaseState::kCommitting ? TwoPhaseState::kCommitted : TwoPhaseState::kAborted;
   ready->persist.push_back({RecordType::kEnd, "", Durability::kLazy});
   ready->finished = *outcome();
 }
@@ -347,9 +357,9 @@ void TwoPhaseCommit::CheckInvariants() const {
                 "no commit is sent under an abort");
     }
     if (state_ == TwoPhaseState::kCommitting || state_ == TwoPhaseState::kCommitted) {
-      TXC_CHECK(branch.status == BranchStatus::kPrepared ||
-                    branch.status == BranchStatus::kCommitted,
-                "under a commit every branch is prepared or committed");
+      TXC_CHECK(
+          branch.status == BranchStatus::kPrepared || branch.status == BranchStatus::kCommitted,
+          "under a commit every branch is prepared or committed");
       TXC_CHECK(!branch.in_flight || branch.in_flight_op == Op::kCommit,
                 "only commits are sent under a commit");
     }

@@ -28,9 +28,9 @@ enum class TwoPhaseState : uint8_t { kPreparing, kCommitting, kAborting, kCommit
 const char* TwoPhaseStateName(TwoPhaseState state);  // "preparing", ... as in the API
 
 enum class BranchStatus : uint8_t {
-  kPending,    // no vote yet (or no answer: see last_error)
-  kPrepared,   // voted yes
-  kRefused,    // voted no, or failed permanently in phase 1
+  kPending,   // no vote yet (or no answer: see last_error)
+  kPrepared,  // voted yes
+  kRefused,   // voted no, or failed permanently in phase 1
   kCommitted,
   kAborted,
 };

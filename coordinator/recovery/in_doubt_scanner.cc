@@ -7,9 +7,12 @@ namespace txc::recovery {
 
 const char* InDoubtActionName(InDoubtAction action) {
   switch (action) {
-    case InDoubtAction::kLeave: return "leave";
-    case InDoubtAction::kCommit: return "commit";
-    case InDoubtAction::kRollback: return "rollback";
+    case InDoubtAction::kLeave:
+      return "leave";
+    case InDoubtAction::kCommit:
+      return "commit";
+    case InDoubtAction::kRollback:
+      return "rollback";
   }
   return "unknown";
 }

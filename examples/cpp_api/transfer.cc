@@ -55,10 +55,10 @@ int main(int argc, char** argv) {
   const int amount = std::atoi(argv[4]);
 
   // 1. The coordinator, with its log and the two databases it may enlist.
-  auto coordinator = txc::Coordinator::Open({.node_id = "example",
-                                             .log_dir = argv[3],
-                                             .resources = {{"ledger", "postgres", pg_dsn},
-                                                           {"wallets", "mysql", mysql_dsn}}});
+  auto coordinator = txc::Coordinator::Open(
+      {.node_id = "example",
+       .log_dir = argv[3],
+       .resources = {{"ledger", "postgres", pg_dsn}, {"wallets", "mysql", mysql_dsn}}});
   if (!coordinator.ok()) {
     std::fprintf(stderr, "open: %s\n", coordinator.status().ToString().c_str());
     return 1;
@@ -80,8 +80,7 @@ int main(int argc, char** argv) {
   options["userName"] = m.user;
   options["password"] = m.password;
   options["schema"] = m.database;
-  std::unique_ptr<sql::Connection> mysql(
-      sql::mysql::get_mysql_driver_instance()->connect(options));
+  std::unique_ptr<sql::Connection> mysql(sql::mysql::get_mysql_driver_instance()->connect(options));
   {
     std::unique_ptr<sql::Statement> setup(mysql->createStatement());
     setup->execute(
@@ -130,7 +129,8 @@ int main(int argc, char** argv) {
 
   // 4. What both databases hold now.
   pqxx::nontransaction read(pg);
-  const auto alice = read.exec1("SELECT balance FROM example_accounts WHERE id = 'alice'")[0].as<long>();
+  const auto alice =
+      read.exec1("SELECT balance FROM example_accounts WHERE id = 'alice'")[0].as<long>();
   std::unique_ptr<sql::Statement> query(mysql->createStatement());
   std::unique_ptr<sql::ResultSet> row(
       query->executeQuery("SELECT balance FROM example_wallets WHERE id = 'bob'"));

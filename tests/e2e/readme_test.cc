@@ -28,7 +28,8 @@ std::string ReadText(const std::string& path) {
 }
 
 void ReplaceAll(std::string* text, const std::string& from, const std::string& to) {
-  for (size_t at = text->find(from); at != std::string::npos; at = text->find(from, at + to.size())) {
+  for (size_t at = text->find(from); at != std::string::npos;
+       at = text->find(from, at + to.size())) {
     text->replace(at, from.size(), to);
   }
 }
@@ -39,7 +40,8 @@ std::vector<std::string> ShellBlocks(const std::string& readme, const std::strin
   const size_t start = readme.find("## " + section + "\n");
   if (start == std::string::npos) return blocks;
   const size_t end = readme.find("\n## ", start + 3);
-  const std::string part = readme.substr(start, end == std::string::npos ? std::string::npos : end - start);
+  const std::string part =
+      readme.substr(start, end == std::string::npos ? std::string::npos : end - start);
   for (size_t at = part.find("```sh\n"); at != std::string::npos; at = part.find("```sh\n", at)) {
     const size_t body = at + 6;
     const size_t close = part.find("```", body);
@@ -87,15 +89,18 @@ TEST(ReadmeTest, ExamplesRunAsWritten) {
   // The tables the two-phase example moves money between.
   auto pg = ConnectPostgres(pg_dsn);
   ExecPostgres(*pg, "DROP TABLE IF EXISTS accounts");
-  ExecPostgres(*pg,
-               "CREATE TABLE accounts (id text PRIMARY KEY, balance int NOT NULL CHECK (balance >= 0))");
+  ExecPostgres(
+      *pg,
+      "CREATE TABLE accounts (id text PRIMARY KEY, balance int NOT NULL CHECK (balance >= 0))");
   ExecPostgres(*pg, "INSERT INTO accounts VALUES ('alice', 100)");
   std::string error;
   auto mysql_parts = ParseMysqlDsn(mysql_dsn, &error);
   ASSERT_TRUE(mysql_parts) << error;
   auto my = ConnectMysql(*mysql_parts);
   ExecMysql(*my, "DROP TABLE IF EXISTS accounts");
-  ExecMysql(*my, "CREATE TABLE accounts (id varchar(32) PRIMARY KEY, balance int NOT NULL) ENGINE=InnoDB");
+  ExecMysql(
+      *my,
+      "CREATE TABLE accounts (id varchar(32) PRIMARY KEY, balance int NOT NULL) ENGINE=InnoDB");
   ExecMysql(*my, "INSERT INTO accounts VALUES ('bob', 0)");
 
   const uint16_t port = FreeLoopbackPort();
@@ -104,11 +109,12 @@ TEST(ReadmeTest, ExamplesRunAsWritten) {
   environment["TXC_LOG_DIR"] = dir.File("log");
   environment["TXC_RESOURCES"] = "[{name: orders, kind: postgres, dsn: \"" + pg_dsn +
                                  "\"}, {name: payments, kind: mysql, dsn: \"" + mysql_dsn + "\"}]";
-  ChildProcess txcoord({.program = TXCOORD_PATH,
-                        .args = {"--config", std::string(TXC_SOURCE_DIR) + "/docs/examples/txcoord.yaml"},
-                        .environment = environment,
-                        .stdout_path = dir.File("txcoord.out"),
-                        .stderr_path = dir.File("txcoord.err")});
+  ChildProcess txcoord(
+      {.program = TXCOORD_PATH,
+       .args = {"--config", std::string(TXC_SOURCE_DIR) + "/docs/examples/txcoord.yaml"},
+       .environment = environment,
+       .stdout_path = dir.File("txcoord.out"),
+       .stderr_path = dir.File("txcoord.err")});
   const std::string url = "http://127.0.0.1:" + std::to_string(port);
   bool ready = false;
   for (int i = 0; i < 300 && !ready; ++i) {
@@ -131,7 +137,8 @@ TEST(ReadmeTest, ExamplesRunAsWritten) {
   const Shell transfer = RunBash(dir, adapt(two_phase[0]), "two_phase", url);
   ASSERT_EQ(transfer.exit_code, 0) << transfer.out << transfer.err;
   EXPECT_NE(transfer.out.find("\"outcome\":\"committed\""), std::string::npos) << transfer.out;
-  EXPECT_EQ(ExecPostgres(*pg, "SELECT balance FROM accounts WHERE id = 'alice'")[0][0].as<int>(), 70);
+  EXPECT_EQ(ExecPostgres(*pg, "SELECT balance FROM accounts WHERE id = 'alice'")[0][0].as<int>(),
+            70);
   EXPECT_EQ(QueryMysqlString(*my, "SELECT balance FROM accounts WHERE id = 'bob'"), "30");
   EXPECT_TRUE(PreparedPostgresGids(*pg, "txc:").empty());
   EXPECT_TRUE(RecoverMysqlXids(*my, "txc:").empty());

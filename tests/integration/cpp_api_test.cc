@@ -24,7 +24,8 @@ struct ExampleRun {
 };
 
 ExampleRun RunExample(const TempDir& dir, const std::string& pg, const std::string& mysql,
-               const std::string& amount, const std::map<std::string, std::string>& extra_env = {}) {
+                      const std::string& amount,
+                      const std::map<std::string, std::string>& extra_env = {}) {
   auto environment = CurrentEnvironment();
   for (const auto& [name, value] : extra_env) environment[name] = value;
   static int runs = 0;

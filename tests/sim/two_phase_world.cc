@@ -21,7 +21,8 @@ TwoPhaseWorld::TwoPhaseWorld(uint64_t seed, WorldOptions options)
 TwoPhaseWorld::~TwoPhaseWorld() = default;
 
 void TwoPhaseWorld::Schedule(int64_t delay_ms, bool to_coordinator, std::function<void()> action) {
-  events_.push(Event{now_ms_ + delay_ms, random_(), to_coordinator ? epoch_ : 0, std::move(action)});
+  events_.push(
+      Event{now_ms_ + delay_ms, random_(), to_coordinator ? epoch_ : 0, std::move(action)});
 }
 
 std::string TwoPhaseWorld::Run() {
@@ -69,8 +70,8 @@ std::string TwoPhaseWorld::Run() {
   }
   if (violations_.empty()) return "";
   std::ostringstream out;
-  out << "seed " << seed_ << ": " << violations_.front() << "\n  (replay with TXC_SIM_SEED="
-      << seed_ << "); last events:\n";
+  out << "seed " << seed_ << ": " << violations_.front()
+      << "\n  (replay with TXC_SIM_SEED=" << seed_ << "); last events:\n";
   const size_t from = trace_.size() > 40 ? trace_.size() - 40 : 0;
   for (size_t i = from; i < trace_.size(); ++i) out << "    " << trace_[i] << "\n";
   return out.str();
@@ -105,8 +106,7 @@ void TwoPhaseWorld::Call(const std::string& gid, uint32_t branch, Op op) {
   const uint64_t caller_epoch = epoch_;
   auto reply_to_coordinator = [this, gid, branch, op, caller_epoch](CallResult result,
                                                                     int64_t delay) {
-    events_.push(Event{now_ms_ + delay, random_(), caller_epoch,
-                       [this, gid, branch, op, result] {
+    events_.push(Event{now_ms_ + delay, random_(), caller_epoch, [this, gid, branch, op, result] {
                          trace_.push_back(std::to_string(now_ms_) + " reply " + gid + "/" +
                                           std::to_string(branch) + " " + participants::OpName(op) +
                                           " " + participants::CallOutcomeName(result.outcome));
@@ -129,17 +129,17 @@ void TwoPhaseWorld::Call(const std::string& gid, uint32_t branch, Op op) {
     return;
   }
   const int64_t there = Latency();
-  Schedule(there, false, [this, gid, branch, op, reply_lost, duplicated, there,
-                          reply_to_coordinator] {
-    CallResult result = Deliver(gid, branch, op);
-    if (duplicated) (void)Deliver(gid, branch, op);  // a retransmission: must be harmless
-    if (reply_lost) {
-      reply_to_coordinator(CallResult::Unknown("timed out (reply lost)"),
-                           std::max<int64_t>(1, kCallTimeoutMs - there));
-    } else {
-      reply_to_coordinator(result, Latency());
-    }
-  });
+  Schedule(there, false,
+           [this, gid, branch, op, reply_lost, duplicated, there, reply_to_coordinator] {
+             CallResult result = Deliver(gid, branch, op);
+             if (duplicated) (void)Deliver(gid, branch, op);  // a retransmission: must be harmless
+             if (reply_lost) {
+               reply_to_coordinator(CallResult::Unknown("timed out (reply lost)"),
+                                    std::max<int64_t>(1, kCallTimeoutMs - there));
+             } else {
+               reply_to_coordinator(result, Latency());
+             }
+           });
 }
 
 CallResult TwoPhaseWorld::Deliver(const std::string& gid, uint32_t branch, Op op) {

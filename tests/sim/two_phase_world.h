@@ -28,13 +28,13 @@ namespace txc::sim {
 struct WorldOptions {
   int transactions = 3;
   int branches_max = 4;
-  int fault_steps = 400;       // events processed with faults on; then the liveness phase
+  int fault_steps = 400;  // events processed with faults on; then the liveness phase
   int liveness_steps_max = 20'000;
-  double crash_probability = 0.03;     // per event, during the fault phase
-  double drop_probability = 0.05;      // request or reply lost
+  double crash_probability = 0.03;  // per event, during the fault phase
+  double drop_probability = 0.05;   // request or reply lost
   double transient_probability = 0.05;
   double duplicate_probability = 0.03;
-  double vote_no_probability = 0.1;    // per branch
+  double vote_no_probability = 0.1;  // per branch
 };
 
 class TwoPhaseWorld final : public engine::EngineEnvironment {

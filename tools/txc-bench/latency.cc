@@ -17,8 +17,9 @@ double Latencies::QuantileMicros(double q) {
     std::sort(samples_.begin(), samples_.end());
     sorted_ = true;
   }
-  const auto index = static_cast<size_t>(std::min<double>(
-      static_cast<double>(samples_.size() - 1), std::floor(q * static_cast<double>(samples_.size()))));
+  const auto index =
+      static_cast<size_t>(std::min<double>(static_cast<double>(samples_.size() - 1),
+                                           std::floor(q * static_cast<double>(samples_.size()))));
   return static_cast<double>(samples_[index]) / 1000.0;
 }
 

@@ -44,7 +44,8 @@ bool Parse(const std::vector<std::string>& args, Settings* settings) {
     } else if (args[i] == "--writers") {
       settings->writers.clear();
       std::stringstream list(value());
-      for (std::string item; std::getline(list, item, ',');) settings->writers.push_back(std::stoi(item));
+      for (std::string item; std::getline(list, item, ',');)
+        settings->writers.push_back(std::stoi(item));
     } else if (args[i] == "--finished") {
       settings->finished = std::stoi(value());
     } else if (args[i] == "--live") {
@@ -153,8 +154,9 @@ AppendResult MeasureForcedAppends(const std::string& dir, int writers, double se
   result.records_per_second = static_cast<double>(stats.records_appended) / elapsed;
   result.p50_us = all.QuantileMicros(0.5);
   result.p99_us = all.QuantileMicros(0.99);
-  result.records_per_sync =
-      stats.syncs == 0 ? 0 : static_cast<double>(stats.records_appended) / static_cast<double>(stats.syncs);
+  result.records_per_sync = stats.syncs == 0 ? 0
+                                             : static_cast<double>(stats.records_appended) /
+                                                   static_cast<double>(stats.syncs);
   result.failures = failures.load();
   return result;
 }
@@ -223,8 +225,8 @@ void MeasureOpen(const std::string& dir, const Settings& settings, int64_t reten
     std::exit(1);
   }
   (*reopened)->Close();
-  std::printf("open  %-44s %6.3f s  (%s MB on disk, %s unfinished, %s summaries)\n", label,
-              seconds, Thousands(static_cast<double>(bytes) / 1e6).c_str(),
+  std::printf("open  %-44s %6.3f s  (%s MB on disk, %s unfinished, %s summaries)\n", label, seconds,
+              Thousands(static_cast<double>(bytes) / 1e6).c_str(),
               Thousands(static_cast<double>(recovered.unfinished.size())).c_str(),
               Thousands(static_cast<double>(recovered.finished.size())).c_str());
 }
@@ -243,8 +245,9 @@ int RunLogBench(const std::vector<std::string>& args) {
               settings.seconds, kRecordBodyBytes, settings.dir.c_str());
 
   const RawResult raw = MeasureRawFdatasync(settings.dir, settings.seconds);
-  std::printf("baseline  raw write+fdatasync, 1 thread     %10s syncs/s    p50 %7.1f us  p99 %7.1f us\n",
-              Thousands(raw.syncs_per_second).c_str(), raw.p50_us, raw.p99_us);
+  std::printf(
+      "baseline  raw write+fdatasync, 1 thread     %10s syncs/s    p50 %7.1f us  p99 %7.1f us\n",
+      Thousands(raw.syncs_per_second).c_str(), raw.p50_us, raw.p99_us);
   for (int writers : settings.writers) {
     const std::string dir = settings.dir + "/appends-" + std::to_string(writers);
     std::filesystem::remove_all(dir);
@@ -253,14 +256,13 @@ int RunLogBench(const std::vector<std::string>& args) {
         "forced appends, %3d writers               %10s records/s  p50 %7.1f us  p99 %7.1f us  "
         "%6.1f records/fsync  %6.2fx raw fsync rate%s\n",
         writers, Thousands(r.records_per_second).c_str(), r.p50_us, r.p99_us, r.records_per_sync,
-        r.records_per_second / raw.syncs_per_second,
-        r.failures > 0 ? "  (FAILURES)" : "");
+        r.records_per_second / raw.syncs_per_second, r.failures > 0 ? "  (FAILURES)" : "");
     std::filesystem::remove_all(dir);
   }
   if (!settings.skip_open) {
     const std::string dir = settings.dir + "/open";
-    const std::string shape = Thousands(settings.finished) + " finished + " +
-                              Thousands(settings.live) + " live";
+    const std::string shape =
+        Thousands(settings.finished) + " finished + " + Thousands(settings.live) + " live";
     MeasureOpen(dir, settings, 0, true, (shape + ", compacted, retention 0").c_str());
     MeasureOpen(dir, settings, 86'400'000, true, (shape + ", compacted, retention 1 d").c_str());
     MeasureOpen(dir, settings, 0, false, (shape + ", never compacted").c_str());

@@ -12,7 +12,8 @@ RequestContext Context() {
   context.check_url = [](const participants::http::HttpUrl& url, std::string_view field) {
     return url.host == "127.0.0.1"
                ? Status::Ok()
-               : Status::InvalidArgument(std::string(field) + ": is not allowed by participants.allow");
+               : Status::InvalidArgument(std::string(field) +
+                                         ": is not allowed by participants.allow");
   };
   context.resource_kind = [](const std::string& name) -> std::optional<std::string> {
     if (name == "orders") return "postgres";
@@ -23,7 +24,8 @@ RequestContext Context() {
   return context;
 }
 
-const char* kHttp2pc = R"json({"gid": "order-1", "protocol": "2pc", "timeout_ms": 5000, "wait": true,
+const char* kHttp2pc =
+    R"json({"gid": "order-1", "protocol": "2pc", "timeout_ms": 5000, "wait": true,
   "retry": {"initial_ms": 50, "max_ms": 1000},
   "branches": [
     {"name": "stock", "prepare": {"url": "http://127.0.0.1:9001/p", "body": {"sku": "a", "n": 2}},

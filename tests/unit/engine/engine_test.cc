@@ -210,28 +210,30 @@ TEST_F(EngineTest, RestartFinishesWhatWasDecidedAndKeepsFinishedDocuments) {
     log_options.dir = dir_.path() + "/log";
     auto log = log::FileLog::Open(log_options, nullptr);
     ASSERT_TRUE(log.ok());
-    ASSERT_TRUE((*log)->Append({log::RecordType::kBegin, "half", 1, "2"}, log::Durability::kForced)
-                    .ok());
-    ASSERT_TRUE((*log)->Append({log::RecordType::kDecision, "half", 2, "commit"},
-                               log::Durability::kForced)
-                    .ok());
+    ASSERT_TRUE(
+        (*log)->Append({log::RecordType::kBegin, "half", 1, "2"}, log::Durability::kForced).ok());
+    ASSERT_TRUE(
+        (*log)
+            ->Append({log::RecordType::kDecision, "half", 2, "commit"}, log::Durability::kForced)
+            .ok());
   }
   Open();
   ASSERT_EQ(recovered_.unfinished.size(), 1u);
   auto x = std::make_shared<ScriptedParticipant>();
   auto y = std::make_shared<ScriptedParticipant>();
-  ASSERT_TRUE(engine_
-                  ->Recover(recovered_,
-                            [&](const std::string& gid, const std::vector<log::LogRecord>& records)
-                                -> Result<TransactionPlan> {
-                              auto machine = protocol::TwoPhaseCommit::Recover(2, records);
-                              if (!machine.ok()) return machine.status();
-                              TransactionPlan plan = Plan(gid, {x, y});
-                              plan.machine = std::make_unique<protocol::TwoPhaseCommit>(
-                                  std::move(machine).value());
-                              return plan;
-                            })
-                  .ok());
+  ASSERT_TRUE(
+      engine_
+          ->Recover(recovered_,
+                    [&](const std::string& gid,
+                        const std::vector<log::LogRecord>& records) -> Result<TransactionPlan> {
+                      auto machine = protocol::TwoPhaseCommit::Recover(2, records);
+                      if (!machine.ok()) return machine.status();
+                      TransactionPlan plan = Plan(gid, {x, y});
+                      plan.machine =
+                          std::make_unique<protocol::TwoPhaseCommit>(std::move(machine).value());
+                      return plan;
+                    })
+          .ok());
   auto half = engine_->Wait("half", 10'000);
   ASSERT_TRUE(half.ok());
   EXPECT_EQ(half->outcome, "committed");

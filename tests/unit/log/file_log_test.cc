@@ -55,9 +55,12 @@ TEST_F(FileLogTest, ForcedAndLazyRecordsSurviveReopenInOrder) {
     auto log = OpenOrDie(Options(), nullptr);
     ASSERT_TRUE(log->Append(Rec(RecordType::kBegin, "a", "branches:2"), Durability::kForced).ok());
     ASSERT_TRUE(log->Append(Rec(RecordType::kBegin, "b", "branches:1"), Durability::kForced).ok());
-    ASSERT_TRUE(log->Append(Rec(RecordType::kProgress, "a", "b0 prepared"), Durability::kLazy).ok());
+    ASSERT_TRUE(
+        log->Append(Rec(RecordType::kProgress, "a", "b0 prepared"), Durability::kLazy).ok());
     ASSERT_TRUE(log->Append(Rec(RecordType::kDecision, "a", "commit"), Durability::kForced).ok());
-    ASSERT_TRUE(log->Append(Rec(RecordType::kEnd, "b", "aborted", clock_.NowUnixMs()), Durability::kLazy).ok());
+    ASSERT_TRUE(
+        log->Append(Rec(RecordType::kEnd, "b", "aborted", clock_.NowUnixMs()), Durability::kLazy)
+            .ok());
     log->Close();
   }
   RecoveredLog recovered;
@@ -99,9 +102,9 @@ TEST_F(FileLogTest, RefusesRecordsThatBreakTheTransactionOrder) {
             StatusCode::kFailedPrecondition);
   EXPECT_EQ(log->Append(Rec(RecordType::kBegin, "", ""), Durability::kForced).code(),
             StatusCode::kInvalidArgument);
-  EXPECT_EQ(log->Append(Rec(RecordType::kBegin, std::string(256, 'g'), ""), Durability::kForced)
-                .code(),
-            StatusCode::kInvalidArgument);
+  EXPECT_EQ(
+      log->Append(Rec(RecordType::kBegin, std::string(256, 'g'), ""), Durability::kForced).code(),
+      StatusCode::kInvalidArgument);
   // Refusals leave the log healthy and the refused records out of it.
   EXPECT_TRUE(log->Healthy());
   log->Close();
@@ -115,11 +118,11 @@ TEST_F(FileLogTest, RecordOverTheBodyLimitIsRefused) {
   FileLogOptions options = Options();
   options.record_bytes_max = 100;
   auto log = OpenOrDie(options, nullptr);
-  EXPECT_EQ(log->Append(Rec(RecordType::kBegin, "a", std::string(101, 'x')), Durability::kForced)
-                .code(),
-            StatusCode::kInvalidArgument);
-  EXPECT_TRUE(log->Append(Rec(RecordType::kBegin, "a", std::string(100, 'x')), Durability::kForced)
-                  .ok());
+  EXPECT_EQ(
+      log->Append(Rec(RecordType::kBegin, "a", std::string(101, 'x')), Durability::kForced).code(),
+      StatusCode::kInvalidArgument);
+  EXPECT_TRUE(
+      log->Append(Rec(RecordType::kBegin, "a", std::string(100, 'x')), Durability::kForced).ok());
 }
 
 TEST_F(FileLogTest, ConcurrentForcedAppendsShareSyncs) {
@@ -308,9 +311,9 @@ TEST_F(FileLogTest, QueueBoundRejectsWithResourceExhausted) {
   for (int t = 0; t < 16; ++t) {
     threads.emplace_back([&, t] {
       for (int i = 0; i < 200; ++i) {
-        Status s = log->Append(Rec(RecordType::kBegin, "q" + std::to_string(t) + "-" +
-                                                            std::to_string(i), ""),
-                               Durability::kForced);
+        Status s = log->Append(
+            Rec(RecordType::kBegin, "q" + std::to_string(t) + "-" + std::to_string(i), ""),
+            Durability::kForced);
         if (s.ok()) {
           ++ok;
         } else {
@@ -337,8 +340,8 @@ TEST_F(FileLogTest, CompactionKeepsUnfinishedAndDropsFinished) {
     auto log = OpenOrDie(options, nullptr);
     for (int i = 0; i < 3000; ++i) {
       const std::string gid = "g" + std::to_string(i);
-      ASSERT_TRUE(log->Append(Rec(RecordType::kBegin, gid, std::string(40, 'b')),
-                              Durability::kLazy).ok());
+      ASSERT_TRUE(
+          log->Append(Rec(RecordType::kBegin, gid, std::string(40, 'b')), Durability::kLazy).ok());
       ASSERT_TRUE(log->Append(Rec(RecordType::kDecision, gid, "commit"), Durability::kLazy).ok());
       if (i % 100 != 0) {
         ASSERT_TRUE(log->Append(Rec(RecordType::kEnd, gid, "committed"), Durability::kLazy).ok());
@@ -368,11 +371,13 @@ TEST_F(FileLogTest, RetainedSummariesOutliveCompactionUntilTheirRetention) {
     auto log = OpenOrDie(options, nullptr);
     ASSERT_TRUE(log->Append(Rec(RecordType::kBegin, "old", ""), Durability::kForced).ok());
     ASSERT_TRUE(log->Append(Rec(RecordType::kEnd, "old", "committed", clock_.NowUnixMs()),
-                            Durability::kForced).ok());
+                            Durability::kForced)
+                    .ok());
     clock_.AdvanceMs(30'000);
     ASSERT_TRUE(log->Append(Rec(RecordType::kBegin, "new", ""), Durability::kForced).ok());
     ASSERT_TRUE(log->Append(Rec(RecordType::kEnd, "new", "aborted", clock_.NowUnixMs()),
-                            Durability::kForced).ok());
+                            Durability::kForced)
+                    .ok());
     ASSERT_TRUE(log->Compact().ok());
   }
   {
@@ -447,8 +452,9 @@ TEST_F(FileLogTest, CompactionWhileAppendingLosesNothing) {
     threads.emplace_back([&, t] {
       for (int i = 0; i < kPerThread; ++i) {
         const std::string gid = "c" + std::to_string(t) + "-" + std::to_string(i);
-        ASSERT_TRUE(log->Append(Rec(RecordType::kBegin, gid, std::string(64, 'x')),
-                                Durability::kForced).ok());
+        ASSERT_TRUE(
+            log->Append(Rec(RecordType::kBegin, gid, std::string(64, 'x')), Durability::kForced)
+                .ok());
         ASSERT_TRUE(log->Append(Rec(RecordType::kProgress, gid, "p"), Durability::kLazy).ok());
         if (i % 7 != 0) {
           ASSERT_TRUE(log->Append(Rec(RecordType::kEnd, gid, "e"), Durability::kLazy).ok());

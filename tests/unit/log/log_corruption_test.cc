@@ -22,8 +22,10 @@ class LogCorruptionTest : public ::testing::Test {
     auto log = FileLog::Open(options_, nullptr);
     ASSERT_TRUE(log.ok()) << log.status().ToString();
     for (const char* gid : {"first", "second", "third"}) {
-      ASSERT_TRUE((*log)->Append(Rec(RecordType::kBegin, gid, std::string(100, 'b')),
-                                 Durability::kForced).ok());
+      ASSERT_TRUE(
+          (*log)
+              ->Append(Rec(RecordType::kBegin, gid, std::string(100, 'b')), Durability::kForced)
+              .ok());
     }
     (*log)->Close();
     auto segments = Segments(options_.dir);
@@ -152,8 +154,10 @@ TEST_F(LogCorruptionTest, MissingSegmentRefusesToOpen) {
   for (int i = 0; i < 2; ++i) {
     auto log = Reopen(nullptr);
     ASSERT_TRUE(log.ok());
-    ASSERT_TRUE((*log)->Append(Rec(RecordType::kBegin, "r" + std::to_string(i), ""),
-                               Durability::kForced).ok());
+    ASSERT_TRUE(
+        (*log)
+            ->Append(Rec(RecordType::kBegin, "r" + std::to_string(i), ""), Durability::kForced)
+            .ok());
   }
   ASSERT_EQ(Segments(options_.dir).size(), 3u);
   std::filesystem::remove(Segments(options_.dir)[1]);

@@ -9,7 +9,8 @@ namespace txc::log {
 namespace {
 
 TEST(RecordCodecTest, RecordPayloadRoundTrips) {
-  LogRecord record{RecordType::kDecision, "order-1234", 1'800'000'000'123, std::string("\0c\xff", 3)};
+  LogRecord record{RecordType::kDecision, "order-1234", 1'800'000'000'123,
+                   std::string("\0c\xff", 3)};
   auto decoded = DecodeRecordPayload(RecordType::kDecision, EncodeRecordPayload(record));
   ASSERT_TRUE(decoded.ok()) << decoded.status().ToString();
   EXPECT_EQ(*decoded, record);

@@ -166,8 +166,8 @@ std::vector<log::LogRecord> Records(std::initializer_list<std::pair<RecordType, 
 }
 
 TEST(TwoPhaseCommitTest, RecoveryWithoutDecisionPresumesAbort) {
-  auto txn = TwoPhaseCommit::Recover(2, Records({{RecordType::kBegin, "spec"},
-                                                 {RecordType::kProgress, "0 prepared"}}));
+  auto txn = TwoPhaseCommit::Recover(
+      2, Records({{RecordType::kBegin, "spec"}, {RecordType::kProgress, "0 prepared"}}));
   ASSERT_TRUE(txn.ok()) << txn.status().ToString();
   Ready ready = txn->Resume(0);
   EXPECT_TRUE(PersistsForced(ready, RecordType::kDecision));
@@ -190,8 +190,8 @@ TEST(TwoPhaseCommitTest, RecoveryWithCommitFinishesTheCommitWhereItStopped) {
 
 TEST(TwoPhaseCommitTest, RecoveryTakesACommitDecisionAsEveryVoteYes) {
   // The votes' lazy records did not survive; the forced decision did.
-  auto txn = TwoPhaseCommit::Recover(2, Records({{RecordType::kBegin, "spec"},
-                                                 {RecordType::kDecision, "commit"}}));
+  auto txn = TwoPhaseCommit::Recover(
+      2, Records({{RecordType::kBegin, "spec"}, {RecordType::kDecision, "commit"}}));
   ASSERT_TRUE(txn.ok()) << txn.status().ToString();
   Ready ready = txn->Resume(0);
   EXPECT_EQ(CalledBranches(ready, Op::kCommit), (std::vector<uint32_t>{0, 1}));
@@ -215,14 +215,14 @@ TEST(TwoPhaseCommitTest, RecoveryWithEveryBranchDoneJustEnds) {
 
 TEST(TwoPhaseCommitTest, RecoveryRefusesRecordsItCannotRead) {
   EXPECT_FALSE(TwoPhaseCommit::Recover(1, Records({{RecordType::kProgress, "0 prepared"}})).ok());
-  EXPECT_FALSE(TwoPhaseCommit::Recover(1, Records({{RecordType::kBegin, ""},
-                                                   {RecordType::kDecision, "maybe"}}))
+  EXPECT_FALSE(TwoPhaseCommit::Recover(
+                   1, Records({{RecordType::kBegin, ""}, {RecordType::kDecision, "maybe"}}))
                    .ok());
-  EXPECT_FALSE(TwoPhaseCommit::Recover(1, Records({{RecordType::kBegin, ""},
-                                                   {RecordType::kProgress, "7 prepared"}}))
+  EXPECT_FALSE(TwoPhaseCommit::Recover(
+                   1, Records({{RecordType::kBegin, ""}, {RecordType::kProgress, "7 prepared"}}))
                    .ok());
-  EXPECT_FALSE(TwoPhaseCommit::Recover(1, Records({{RecordType::kBegin, ""},
-                                                   {RecordType::kProgress, "0 sideways"}}))
+  EXPECT_FALSE(TwoPhaseCommit::Recover(
+                   1, Records({{RecordType::kBegin, ""}, {RecordType::kProgress, "0 sideways"}}))
                    .ok());
 }
 
