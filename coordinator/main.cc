@@ -12,6 +12,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <cstdlib>
 #include <cstring>
 #include <exception>
 #include <iostream>
@@ -310,8 +311,9 @@ int Run(int argc, char** argv) {
   if (!resumed.ok()) {
     logger.Error("recovery_failed", {{"error", resumed.ToString()}});
     http->Stop(std::chrono::milliseconds(0));
-    engine.Stop();
+    const bool calls_ended = engine.Stop(std::chrono::milliseconds(1000));
     decision_log->Close();
+    if (!calls_ended) std::_Exit(kExitFailure);
     return kExitFailure;
   }
   logger.Info("recovery_resumed", {{"transactions", std::to_string(recovered.unfinished.size())}});
@@ -344,8 +346,19 @@ int Run(int argc, char** argv) {
     logger.Warn("requests_cut", {{"why", "still running when shutdown_grace_ms ran out"}});
   }
   scanner.Stop();
-  engine.Stop();
+  const bool calls_ended =
+      engine.Stop(std::chrono::milliseconds(static_cast<int64_t>(config.shutdown_grace_ms)));
   decision_log->Close();
+  if (!calls_ended) {
+    // A participant call is still running past the grace period. Its result is not needed:
+    // whatever it did is settled by recovery at the next start. End the process here, before the
+    // engine those calls report to is destroyed.
+    logger.Warn("calls_abandoned", {{"why", "participant calls still running after shutdown_grace_ms; "
+                                            "the next start recovers their transactions"}});
+    logger.Info("stopped");
+    std::cerr.flush();
+    std::_Exit(kExitOk);
+  }
   logger.Info("stopped");
   return kExitOk;
 }

@@ -22,15 +22,26 @@ bool CallExecutor::Submit(std::function<void()> task) {
   return true;
 }
 
-void CallExecutor::Stop() {
+bool CallExecutor::Stop(std::chrono::milliseconds grace) {
   {
-    std::lock_guard lock(mu_);
+    std::unique_lock lock(mu_);
     stopping_ = true;
+    queue_.clear();
+    cv_.notify_all();
+    const auto idle = [&] { return running_ == 0; };
+    if (grace == std::chrono::milliseconds::max()) {
+      idle_cv_.wait(lock, idle);
+    } else if (!idle_cv_.wait_for(lock, grace, idle)) {
+      for (auto& worker : workers_) {
+        if (worker.joinable()) worker.detach();
+      }
+      return false;
+    }
   }
-  cv_.notify_all();
   for (auto& worker : workers_) {
     if (worker.joinable()) worker.join();
   }
+  return true;
 }
 
 size_t CallExecutor::queued() const {
@@ -44,11 +55,15 @@ void CallExecutor::Work() {
     {
       std::unique_lock lock(mu_);
       cv_.wait(lock, [&] { return stopping_ || !queue_.empty(); });
-      if (queue_.empty()) return;  // stopping, and nothing left
+      if (stopping_) return;
       task = std::move(queue_.front());
       queue_.pop_front();
+      ++running_;
     }
     task();
+    std::lock_guard lock(mu_);
+    --running_;
+    if (running_ == 0) idle_cv_.notify_all();
   }
 }
 

@@ -28,19 +28,38 @@ Engine::Engine(EngineOptions options, log::DecisionLog& log, Clock& clock, Engin
   timers_->At(NowMs() + kPurgeIntervalMs, [this] { Post([this] { PurgeExpired(); }); });
 }
 
-Engine::~Engine() { Stop(); }
+Engine::~Engine() {
+  TXC_CHECK(Stop(), "an engine is destroyed only after its calls ended");
+}
 
-void Engine::Stop() {
+bool Engine::Stop(std::chrono::milliseconds grace) {
   {
     std::lock_guard lock(events_mu_);
-    if (stopping_ && !loop_.joinable()) return;
     stopping_ = true;
   }
   events_cv_.notify_all();
   if (timers_) timers_->Stop();
-  if (executor_) executor_->Stop();
+  bool calls_ended = true;
+  if (executor_ && !executor_stopped_) {
+    calls_ended = executor_->Stop(grace);
+    executor_stopped_ = true;
+    executor_ended_ = calls_ended;
+  } else {
+    calls_ended = executor_ended_;
+  }
   if (loop_.joinable()) loop_.join();
-  documents_cv_.notify_all();
+  std::lock_guard lock(documents_mu_);
+  for (auto& [gid, entry] : documents_) WakeWaiters(entry);
+  return calls_ended;
+}
+
+std::condition_variable& Engine::WaitersOf(DocumentEntry& entry) {
+  if (!entry.waiters) entry.waiters = std::make_shared<std::condition_variable>();
+  return *entry.waiters;
+}
+
+void Engine::WakeWaiters(DocumentEntry& entry) {
+  if (entry.waiters) entry.waiters->notify_all();
 }
 
 void Engine::Post(std::function<void()> event) {
@@ -74,6 +93,13 @@ uint64_t Engine::Random() {
   return random_state_ * 2685821657736338717ull;
 }
 
+std::string Engine::NewTraceId() {
+  char id[33];
+  std::snprintf(id, sizeof(id), "%016llx%016llx", static_cast<unsigned long long>(Random()),
+                static_cast<unsigned long long>(Random() | 1));
+  return id;
+}
+
 // ---------------------------------------------------------------------------------------------
 // Submission and recovery
 
@@ -91,7 +117,9 @@ Result<Engine::SubmitResult> Engine::Submit(TransactionPlan plan) {
                                      " is already used by a transaction with another body");
       }
       // The same body again: answer with that transaction once its BEGIN is durable.
-      documents_cv_.wait_for(lock, std::chrono::milliseconds(options_.begin_wait_ms), [&] {
+      (void)WaitersOf(it->second);
+      const auto waiters = it->second.waiters;
+      waiters->wait_for(lock, std::chrono::milliseconds(options_.begin_wait_ms), [&] {
         auto again = documents_.find(gid);
         return again == documents_.end() || again->second.begun || again->second.failed;
       });
@@ -131,6 +159,7 @@ Result<Engine::SubmitResult> Engine::Submit(TransactionPlan plan) {
     runtime.branch_timeout_ms = p.branch_timeout_ms;
     runtime.participants = std::move(p.participants);
     runtime.started_ns = clock_.MonotonicNs();
+    runtime.trace_id = NewTraceId();
     runtimes_[p.gid] = std::move(runtime);
     if (observer_ != nullptr) observer_->OnStarted(p.protocol);
     Status s = core_.Submit(p.gid, std::move(p.machine), std::move(p.begin_body), p.retry);
@@ -139,8 +168,12 @@ Result<Engine::SubmitResult> Engine::Submit(TransactionPlan plan) {
   });
 
   std::unique_lock lock(documents_mu_);
+  auto entry = documents_.find(gid);
+  TXC_CHECK(entry != documents_.end(), "a submitted gid keeps its document until it is settled");
+  (void)WaitersOf(entry->second);
+  const auto waiters = entry->second.waiters;  // the entry may go; the waiters stay
   const bool settled =
-      documents_cv_.wait_for(lock, std::chrono::milliseconds(options_.begin_wait_ms), [&] {
+      waiters->wait_for(lock, std::chrono::milliseconds(options_.begin_wait_ms), [&] {
         auto it = documents_.find(gid);
         return it == documents_.end() || it->second.begun || it->second.failed;
       });
@@ -207,6 +240,7 @@ Status Engine::Recover(const log::RecoveredLog& recovered, const PlanRebuilder& 
       runtime.branch_timeout_ms = plan->branch_timeout_ms;
       runtime.participants = std::move(plan->participants);
       runtime.started_ns = clock_.MonotonicNs();
+      runtime.trace_id = NewTraceId();
       runtimes_[plan->gid] = std::move(runtime);
       if (observer_ != nullptr) observer_->OnRecovered(plan->protocol);
       Status s = core_.Resume(plan->gid, std::move(plan->machine), plan->retry);
@@ -224,7 +258,11 @@ Status Engine::Recover(const log::RecoveredLog& recovered, const PlanRebuilder& 
 
 Result<TransactionDocument> Engine::Wait(const std::string& gid, int64_t timeout_ms) {
   std::unique_lock lock(documents_mu_);
-  documents_cv_.wait_for(lock, std::chrono::milliseconds(std::max<int64_t>(0, timeout_ms)), [&] {
+  auto entry = documents_.find(gid);
+  if (entry == documents_.end()) return Status::NotFound("no transaction " + gid);
+  (void)WaitersOf(entry->second);
+  const auto waiters = entry->second.waiters;
+  waiters->wait_for(lock, std::chrono::milliseconds(std::max<int64_t>(0, timeout_ms)), [&] {
     auto it = documents_.find(gid);
     return it == documents_.end() || it->second.document.final();
   });
@@ -323,7 +361,8 @@ void Engine::Append(const std::string& gid, log::LogRecord record, log::Durabili
   const bool is_decision = record.type == log::RecordType::kDecision;
   if (record.type == log::RecordType::kEnd) CrashPoint("before_end");
   log_.AppendAsync(std::move(record), durability,
-                   [this, gid, append_id, is_begin, is_commit, is_decision](const Status& status) {
+                   [this, gid, append_id, is_begin, is_commit, is_decision,
+                    forced = durability == log::Durability::kForced](const Status& status) {
                      // The log's writer thread: hand over to the loop, and wake a submitter
                      // waiting for its BEGIN right away.
                      if (status.ok() && (is_begin || is_commit)) {
@@ -332,6 +371,7 @@ void Engine::Append(const std::string& gid, log::LogRecord record, log::Durabili
                        if (it != documents_.end()) {
                          it->second.begun = true;
                          it->second.commit_decided = it->second.commit_decided || is_commit;
+                         if (is_begin) WakeWaiters(it->second);
                        }
                      } else if (!status.ok() && is_begin) {
                        std::lock_guard lock(documents_mu_);
@@ -339,10 +379,13 @@ void Engine::Append(const std::string& gid, log::LogRecord record, log::Durabili
                        if (it != documents_.end()) {
                          it->second.failed = true;
                          it->second.failure = status;
+                         WakeWaiters(it->second);
                        }
                      }
-                     if (is_begin) documents_cv_.notify_all();
                      if (status.ok() && is_decision) CrashPoint("after_decision_durable");
+                     // A lazy record that was written needs nothing from the loop: nothing
+                     // waits for it (EngineCore only acts on a lazy record's failure).
+                     if (status.ok() && !forced) return;
                      Post([this, gid, append_id, status, is_begin] {
                        if (status.ok() && is_begin) CrashPoint("after_begin_durable");
                        core_.OnAppended(gid, append_id, status);
@@ -358,6 +401,10 @@ void Engine::Call(const std::string& gid, uint32_t branch, Op op) {
   const Runtime& runtime = it->second;
   participants::CallContext context;
   context.gid = gid;
+  // W3C traceparent: the transaction's trace-id, a new parent (span) id per call, sampled.
+  char span[17];
+  std::snprintf(span, sizeof(span), "%016llx", static_cast<unsigned long long>(Random() | 1));
+  context.traceparent = "00-" + runtime.trace_id + "-" + span + "-01";
   context.branch = runtime.branch_names[branch];
   context.branch_index = branch;
   context.op = op;
@@ -428,9 +475,9 @@ void Engine::Finished(const std::string& gid, protocol::Outcome outcome) {
     doc->second.document.state = protocol::OutcomeName(outcome);
     doc->second.document.updated_unix_ms = now;
     finished_order_.emplace_back(now, gid);
+    WakeWaiters(doc->second);
   }
   --active_;
-  documents_cv_.notify_all();
   if (observer_ != nullptr) {
     const double seconds = static_cast<double>(clock_.MonotonicNs() - runtime.started_ns) / 1e9;
     observer_->OnFinished(runtime.protocol, protocol::OutcomeName(outcome), seconds);
@@ -445,7 +492,7 @@ void Engine::Stalled(const std::string& gid, const Status& why) {
     it->second.failed = true;
     it->second.failure = why;
   }
-  documents_cv_.notify_all();
+  if (it != documents_.end()) WakeWaiters(it->second);
 }
 
 void Engine::Refresh(const std::string& gid) {

@@ -135,7 +135,10 @@ class Engine final : private EngineEnvironment {
 
   // Stops the loop, the executor and the timers; the log stays open. Its owner stops the engine,
   // then closes the log (whose last callbacks still reach this object), then destroys the engine.
-  void Stop();
+  // Calls not yet started are dropped (recovery drives them again); calls in progress get
+  // `grace`. False when some are still running then: the owner must end the process without
+  // destroying the engine (std::_Exit after closing the log), as their results would reach it.
+  bool Stop(std::chrono::milliseconds grace = std::chrono::milliseconds::max());
 
  private:
   struct Runtime {
@@ -145,14 +148,22 @@ class Engine final : private EngineEnvironment {
     std::vector<std::shared_ptr<participants::Participant>> participants;
     int64_t started_ns = 0;
     std::string last_state;
+    std::string trace_id;  // W3C trace-id shared by every call of the transaction
   };
+  std::string NewTraceId();
   struct DocumentEntry {
     TransactionDocument document;
     bool begun = false;   // BEGIN durable
     bool failed = false;  // BEGIN could not be made durable
     Status failure;
     bool commit_decided = false;
+    // Request threads waiting on this transaction (BEGIN durable, final); made on first wait so
+    // that a change wakes only those who wait for it.
+    std::shared_ptr<std::condition_variable> waiters;
   };
+  // Both with documents_mu_ held.
+  static std::condition_variable& WaitersOf(DocumentEntry& entry);
+  static void WakeWaiters(DocumentEntry& entry);
 
   // EngineEnvironment (called on the loop thread only).
   void Append(const std::string& gid, log::LogRecord record, log::Durability durability,
@@ -188,11 +199,12 @@ class Engine final : private EngineEnvironment {
   bool stopping_ = false;
 
   mutable std::mutex documents_mu_;
-  std::condition_variable documents_cv_;            // a document became begun, failed or final
   std::map<std::string, DocumentEntry> documents_;  // ordered: List pages by gid
   std::deque<std::pair<int64_t, std::string>> finished_order_;  // (finished at, gid)
 
   std::atomic<size_t> active_{0};
+  bool executor_stopped_ = false;  // Stop() is idempotent: the first call's result stands
+  bool executor_ended_ = true;
   std::unique_ptr<CallExecutor> executor_;
   std::unique_ptr<TimerService> timers_;
   std::thread loop_;

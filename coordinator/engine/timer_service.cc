@@ -11,12 +11,15 @@ TimerService::TimerService(Clock& clock) : clock_(clock) {
 TimerService::~TimerService() { Stop(); }
 
 void TimerService::At(int64_t at_ms, std::function<void()> callback) {
+  bool earliest = false;
   {
     std::lock_guard lock(mu_);
     if (stopping_) return;
+    earliest = timers_.empty() || at_ms < timers_.top().at_ms;
     timers_.push(Timer{at_ms, sequence_++, std::move(callback)});
   }
-  cv_.notify_one();
+  // Only a new earliest timer changes how long the thread must sleep.
+  if (earliest) cv_.notify_one();
 }
 
 void TimerService::Stop() {

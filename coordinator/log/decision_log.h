@@ -65,7 +65,8 @@ class DecisionLog {
   virtual Status Append(const LogRecord& record, Durability durability) = 0;
 
   // Like Append, without blocking the caller: `done` runs on the log's writer thread, and must not
-  // call back into the log. A full queue answers ResourceExhausted through `done` at once.
+  // call back into the log. A full queue answers ResourceExhausted through `done` at once. A lazy
+  // record may wait for the next forced one (or a short interval) before it is written.
   virtual void AppendAsync(LogRecord record, Durability durability, AppendCallback done) = 0;
 
   // Rewrites the log so that it holds only unfinished transactions and retained summaries, and
