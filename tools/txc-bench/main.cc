@@ -4,6 +4,8 @@
 #include <vector>
 
 #include "tools/txc-bench/log_bench.h"
+#include "tools/txc-bench/two_phase_db_bench.h"
+#include "tools/txc-bench/two_phase_http_bench.h"
 
 namespace {
 
@@ -15,7 +17,10 @@ void PrintUsage() {
       "        fdatasync rate; time to open a log of 1,000,000 finished + 10,000 live\n"
       "        transactions. Options: --seconds N (per run, default 3), --dir DIR (default: a\n"
       "        fresh directory under ./var/bench), --writers 1,16,256, --finished N, --live N,\n"
-      "        --skip-open\n");
+      "        --skip-open\n"
+      "%s%s"
+      "Every scenario takes --help.\n",
+      txc::bench::TwoPhaseDbUsage(), txc::bench::TwoPhaseHttpUsage());
 }
 
 }  // namespace
@@ -28,6 +33,8 @@ int main(int argc, char** argv) {
   const std::string scenario = argv[1];
   std::vector<std::string> args(argv + 2, argv + argc);
   if (scenario == "log") return txc::bench::RunLogBench(args);
+  if (scenario == "2pc-db") return txc::bench::RunTwoPhaseDbBench(args);
+  if (scenario == "2pc-http") return txc::bench::RunTwoPhaseHttpBench(args);
   std::fprintf(stderr, "txc-bench: unknown scenario '%s'\n", scenario.c_str());
   PrintUsage();
   return 2;

@@ -1,0 +1,43 @@
+// TrivialParticipantServer: the bench's own HTTP participant, served in the bench process. It
+// does no work at all, so that a 2PC transaction over it costs only what the coordinator (or the
+// client doing 2PC by hand) and HTTP cost.
+//
+//  - POCO HTTPServer on 127.0.0.1, on a free port; keep-alive with no request limit; one thread
+//    per connection (`threads` connections at once).
+//  - Every request: the body is read to its end, and the answer is 200 with `{}` and its
+//    Content-Length (without which keep-alive breaks).
+//  - Counts requests by the last segment of their path (`/b0/prepare` → prepare), so the bench
+//    can check afterwards that every prepare got its commit and nothing was aborted.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+
+namespace txc::bench {
+
+class TrivialParticipantServer {
+ public:
+  struct Counts {
+    uint64_t prepare = 0;
+    uint64_t commit = 0;
+    uint64_t abort = 0;
+    uint64_t other = 0;
+  };
+
+  // Starts serving at once; throws Poco::Exception when it cannot listen.
+  explicit TrivialParticipantServer(int threads);
+  ~TrivialParticipantServer();  // stops serving (open connections are cut)
+
+  TrivialParticipantServer(const TrivialParticipantServer&) = delete;
+  TrivialParticipantServer& operator=(const TrivialParticipantServer&) = delete;
+
+  uint16_t port() const;
+  Counts counts() const;
+
+  struct State;
+
+ private:
+  std::unique_ptr<State> state_;
+};
+
+}  // namespace txc::bench
