@@ -10,9 +10,12 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <map>
 #include <mutex>
+#include <set>
 #include <stdexcept>
 #include <string>
+#include <thread>
 #include <type_traits>
 #include <utility>
 #include <variant>
@@ -20,6 +23,7 @@
 #include "coordinator/common/check.h"
 #include "participants/database/error_mapping.h"
 #include "participants/database/xid.h"
+#include "participants/mysql/innodb_status.h"
 
 namespace txc::participants::mysql {
 namespace {
@@ -99,11 +103,104 @@ bool AtLeast(const ServerVersion& version, int major, int minor, int patch) {
   return version.patch >= patch;
 }
 
+constexpr const char* kInnodbStatusWhat =
+    "SHOW ENGINE INNODB STATUS (the adapter reads the InnoDB transaction list to tell when MariaDB "
+    "has released a prepared branch's session; it needs the PROCESS privilege)";
+
+// The guard's polling: the first re-reading soon (a closed session is usually gone within about
+// a millisecond), then less often (each reading takes InnoDB's lock_sys latch for a moment).
+constexpr std::chrono::milliseconds kGuardFirstPause{2};
+constexpr std::chrono::milliseconds kGuardLongestPause{50};
+
+std::string JoinIds(const std::vector<uint64_t>& ids, const char* separator = ", ") {
+  std::string text;
+  for (const uint64_t id : ids) text += (text.empty() ? "" : separator) + std::to_string(id);
+  return text;
+}
+
+// The user-level lock every session of this adapter holds on MariaDB (see the header): names the
+// node, so that a later process of the same node can tell its predecessor's sessions from other
+// nodes'. At most 4 + 32 + 1 + 20 characters (MariaDB allows 64).
+std::string MarkerLock(const std::string& node_id, uint64_t session_id) {
+  return "txc:" + node_id + ":" + std::to_string(session_id);
+}
+
+// The sessions of this process on each server (by Connector host name), shared by every
+// MysqlResource object: which ones are live connections of ours, and which ones were given up
+// while they may have held a prepared branch. Process-wide because two resources of this node on
+// one server may resolve each other's xids (XA RECOVER is server-wide).
+class ProcessSessions {
+ public:
+  static ProcessSessions& Instance() {
+    // Never destroyed: connections may close during static destruction.
+    static ProcessSessions* const instance = new ProcessSessions;
+    return *instance;
+  }
+
+  void AddLive(const std::string& server, uint64_t id) {
+    std::lock_guard lock(mutex_);
+    live_[server].insert(id);
+  }
+  void RemoveLive(const std::string& server, uint64_t id) {
+    std::lock_guard lock(mutex_);
+    auto found = live_.find(server);
+    if (found == live_.end()) return;
+    if (auto one = found->second.find(id); one != found->second.end()) found->second.erase(one);
+    if (found->second.empty()) live_.erase(found);
+  }
+  bool IsLive(const std::string& server, uint64_t id) const {
+    std::lock_guard lock(mutex_);
+    auto found = live_.find(server);
+    return found != live_.end() && found->second.contains(id);
+  }
+
+  void Release(const std::string& server, const std::string& xid_sql, uint64_t id) {
+    std::lock_guard lock(mutex_);
+    released_[{server, xid_sql}] = id;
+  }
+  // Forgets the record of `xid_sql` if it names session `id`.
+  void Forget(const std::string& server, const std::string& xid_sql, uint64_t id) {
+    std::lock_guard lock(mutex_);
+    auto found = released_.find({server, xid_sql});
+    if (found != released_.end() && found->second == id) released_.erase(found);
+  }
+  std::optional<uint64_t> Released(const std::string& server, const std::string& xid_sql) const {
+    std::lock_guard lock(mutex_);
+    auto found = released_.find({server, xid_sql});
+    if (found == released_.end()) return std::nullopt;
+    return found->second;
+  }
+  // Drops the records whose session holds no InnoDB transaction now: such a session has detached
+  // its branch for good.
+  void Prune(const std::string& server, const std::set<uint64_t>& busy) {
+    std::lock_guard lock(mutex_);
+    std::erase_if(released_, [&](const auto& entry) {
+      return entry.first.first == server && !busy.contains(entry.second);
+    });
+  }
+
+ private:
+  mutable std::mutex mutex_;
+  std::map<std::string, std::multiset<uint64_t>> live_;
+  std::map<std::pair<std::string, std::string>, uint64_t> released_;
+};
+
 }  // namespace
 
 struct MysqlResource::Connection {
+  Connection() = default;
+  Connection(const Connection&) = delete;
+  Connection& operator=(const Connection&) = delete;
+  // Leaves the process's live sessions before the session closes: from then on the guard of any
+  // resource treats it like a stranger's session.
+  ~Connection() {
+    if (!server.empty()) ProcessSessions::Instance().RemoveLive(server, id);
+  }
+
   std::unique_ptr<sql::Connection> session;
   ServerVersion version;
+  uint64_t id = 0;     // CONNECTION_ID(): the session's id in PROCESSLIST and InnoDB's thread id
+  std::string server;  // ProcessSessions key once registered as live; empty before
   int64_t statement_timeout_ms = -1;  // the session's statement bound as we last set it
 
   // Runs one statement of our own (XA ..., SET, START TRANSACTION), discarding any result.
@@ -170,6 +267,12 @@ struct MysqlResource::Connection {
     statement_timeout_ms = timeout_ms;
   }
 
+  // The Status column of SHOW ENGINE INNODB STATUS (one row: Type, Name, Status).
+  std::string InnodbStatus() {
+    std::unique_ptr<sql::ResultSet> rows = Query("SHOW ENGINE INNODB STATUS");
+    return rows->next() ? rows->getString(3).asStdString() : std::string();
+  }
+
   // Whether XA RECOVER lists `xid` (prepared, whichever session holds it).
   bool IsPrepared(const MysqlXid& xid) {
     std::unique_ptr<sql::ResultSet> rows = Query("XA RECOVER");
@@ -203,6 +306,9 @@ struct MysqlResource::CallState {
   // connection the attempt may be repeated on a fresh one.
   bool retry_safe = true;
   bool held_elsewhere = false;  // phase 2 met the MariaDB trap
+  // The session may hold the prepared branch xid_sql (XA PREPARE was sent on it, or it is the
+  // parked preparing session): if it has to be discarded, the hand-over guard must know.
+  bool may_hold_prepared = false;
 };
 
 template <typename T>
@@ -227,8 +333,13 @@ MysqlResource::~MysqlResource() {
     parked.swap(parked_);
   }
   // Closing a parked connection detaches its prepared branch on the server; the branch survives
-  // and is finished by xid later (by this coordinator after its restart, or its in-doubt scan).
-  for (auto& [key, entry] : parked) entry.lease.Discard();
+  // and is finished by xid later (by this coordinator after its restart, or its in-doubt scan, or
+  // another resource object of this process, whose hand-over guard then waits for the session).
+  for (auto& [key, entry] : parked) {
+    if (!entry.lease) continue;
+    ProcessSessions::Instance().Release(entry.lease->server, key, entry.lease->id);
+    entry.lease.Discard();
+  }
   parked.clear();
   pool_.reset();
 }
@@ -271,8 +382,18 @@ std::size_t MysqlResource::ParkedConnections() const {
   return parked_.size();
 }
 
+std::optional<uint64_t> MysqlResource::ParkedSessionId(std::string_view gid,
+                                                       uint32_t branch_index) const {
+  Result<MysqlXid> xid = database::MakeMysqlXid(options_.node_id, gid, branch_index);
+  if (!xid.ok()) return std::nullopt;
+  std::lock_guard lock(parked_mutex_);
+  auto found = parked_.find(database::MysqlXidSql(*xid));
+  if (found == parked_.end() || !found->second.lease) return std::nullopt;
+  return found->second.lease->id;
+}
+
 Result<std::unique_ptr<MysqlResource::Connection>> MysqlResource::Connect(
-    Clock::time_point deadline) const {
+    Clock::time_point deadline) {
   try {
     RegisterThisThread();
     const auto left = std::chrono::ceil<std::chrono::seconds>(deadline - Clock::now());
@@ -291,8 +412,22 @@ Result<std::unique_ptr<MysqlResource::Connection>> MysqlResource::Connect(
     connect_options["OPT_CHARSET_NAME"] = sql::SQLString("utf8mb4");
     auto connection = std::make_unique<Connection>();
     connection->session.reset(Driver()->connect(connect_options));
-    std::unique_ptr<sql::ResultSet> version = connection->Query("SELECT VERSION()");
-    if (version->next()) connection->version = ParseServerVersion(version->getString(1));
+    std::unique_ptr<sql::ResultSet> row = connection->Query("SELECT VERSION(), CONNECTION_ID()");
+    if (row->next()) {
+      connection->version = ParseServerVersion(row->getString(1));
+      connection->id = row->getUInt64(2);
+    }
+    if (connection->version.mariadb) {
+      // The node's marker (see the header): a fresh name, so it is always free.
+      std::unique_ptr<sql::ResultSet> marker = connection->Query(
+          "SELECT GET_LOCK('" + MarkerLock(options_.node_id, connection->id) + "', 0)");
+      if (!marker->next() || marker->getInt(1) != 1) {
+        return Status::Internal(Where("connect to " + dsn_.Redacted()) +
+                                ": GET_LOCK of the session's marker lock did not answer 1");
+      }
+    }
+    connection->server = dsn_.ConnectorHostName();
+    ProcessSessions::Instance().AddLive(connection->server, connection->id);
     return connection;
   } catch (...) {
     DatabaseError error = ClassifyCurrentException();
@@ -305,7 +440,8 @@ Result<std::unique_ptr<MysqlResource::Connection>> MysqlResource::Connect(
 }
 
 // Runs `body(lease, state)`. A database error thrown by the body is classified; the open work
-// (state.open) is undone, or the connection discarded when it broke or cannot be cleaned up.
+// (state.open) is undone, or the connection discarded when it broke or cannot be cleaned up. A
+// discarded session that may hold a prepared branch is remembered for the hand-over guard.
 template <typename T, typename Body>
 MysqlResource::Attempt<T> MysqlResource::RunOn(Pool::Lease& lease, Body& body) {
   Attempt<T> attempt;
@@ -317,8 +453,14 @@ MysqlResource::Attempt<T> MysqlResource::RunOn(Pool::Lease& lease, Body& body) {
   }
   const DatabaseError& error = *attempt.error;
   if (!lease) return attempt;  // handed over (parked) before the failure: nothing to clean up
-  if (database::MustDiscardConnection(error)) {
+  const auto discard = [&] {
     lease.Discard();
+    if (attempt.state.may_hold_prepared) {
+      ProcessSessions::Instance().Release(lease->server, attempt.state.xid_sql, lease->id);
+    }
+  };
+  if (database::MustDiscardConnection(error)) {
+    discard();
     if (error.kind == DatabaseErrorKind::kConnectionLost) pool_->DiscardIdle();
     return attempt;
   }
@@ -341,7 +483,7 @@ MysqlResource::Attempt<T> MysqlResource::RunOn(Pool::Lease& lease, Body& body) {
     }
   } catch (...) {
     // Closing the connection rolls back whatever is still open and not prepared.
-    lease.Discard();
+    discard();
   }
   return attempt;
 }
@@ -374,6 +516,7 @@ CallResult MysqlResource::FinishCall(const Attempt<CallResult>& attempt) const {
 
 void MysqlResource::Park(const std::string& key, Pool::Lease lease) {
   Pool::Lease evicted;
+  std::string evicted_key = key;
   {
     std::lock_guard lock(parked_mutex_);
     if (options_.parked_max == 0) {
@@ -387,14 +530,19 @@ void MysqlResource::Park(const std::string& key, Pool::Lease lease) {
           return a.second.sequence < b.second.sequence;
         });
         evicted = std::move(oldest->second.lease);
+        evicted_key = oldest->first;
         parked_.erase(oldest);
       }
       parked_.emplace(key, Parked{std::move(lease), ++parked_sequence_});
     }
     TXC_CHECK(parked_.size() <= options_.parked_max, "more connections parked than parked_max");
   }
-  // Closed outside the lock: the server detaches the branch it holds, any session can finish it.
-  if (evicted) evicted.Discard();
+  // Closed outside the lock: the server detaches the branch it holds, and any session can finish
+  // it once the server is done ending this one (the hand-over guard waits for that).
+  if (evicted) {
+    ProcessSessions::Instance().Release(evicted->server, evicted_key, evicted->id);
+    evicted.Discard();
+  }
 }
 
 std::optional<MysqlResource::Pool::Lease> MysqlResource::TakeParked(const std::string& key) {
@@ -403,6 +551,9 @@ std::optional<MysqlResource::Pool::Lease> MysqlResource::TakeParked(const std::s
   if (found == parked_.end()) return std::nullopt;
   Pool::Lease lease = std::move(found->second.lease);
   parked_.erase(found);
+  // Recorded while still under the lock: a concurrent call for this xid that finds nothing parked
+  // must wait for this session if it breaks (the caller forgets it again on success).
+  ProcessSessions::Instance().Release(lease->server, key, lease->id);
   return lease;
 }
 
@@ -429,6 +580,17 @@ Status MysqlResource::CheckReady(std::chrono::milliseconds timeout) {
         // The in-doubt scan needs XA RECOVER (MySQL 8 requires the XA_RECOVER_ADMIN privilege).
         state.what = "XA RECOVER";
         lease->Query("XA RECOVER");
+        if (version.mariadb) {
+          // The hand-over guard reads the InnoDB transaction list (PROCESS privilege).
+          state.what = kInnodbStatusWhat;
+          if (!ParseInnodbTransactions(lease->InnodbStatus())) {
+            return Status::FailedPrecondition(
+                Where("") +
+                ": cannot read the transaction list of SHOW ENGINE INNODB STATUS on this server; "
+                "the adapter needs it to tell when MariaDB has released a prepared branch's "
+                "session");
+          }
+        }
         return Status::Ok();
       });
   if (attempt.value) return std::move(*attempt.value);
@@ -507,6 +669,8 @@ CallResult MysqlResource::RunLocalTransaction(std::string_view gid, uint32_t bra
     connection.Execute("XA END " + xid_sql);
     state.stage = DatabaseStage::kPrepare;
     state.what = "XA PREPARE " + xid_sql;
+    // From here on the session may hold the prepared branch even if the answer is lost.
+    state.may_hold_prepared = true;
     connection.Execute("XA PREPARE " + xid_sql);
     state.open = CallState::Open::kNothing;
     // Phase 2 must run on this session while it is connected (the MariaDB trap).
@@ -526,6 +690,130 @@ CallResult MysqlResource::RollbackPrepared(std::string_view gid, uint32_t branch
   return ResolvePrepared(gid, branch_index, /*commit=*/false, timeout);
 }
 
+std::optional<std::string> MysqlResource::AwaitHandOver(Connection& connection,
+                                                        const std::string* xid_sql,
+                                                        Clock::time_point deadline,
+                                                        CallState& state) {
+  // MySQL 8 detaches a branch at XA PREPARE, and MySQL was not measured here: only MariaDB pays
+  // for the readings.
+  if (!connection.version.mariadb) return std::nullopt;
+  std::chrono::milliseconds pause = kGuardFirstPause;
+  for (;;) {
+    std::optional<std::string> reason = CheckHandOver(connection, xid_sql, state);
+    if (!reason || Clock::now() + pause >= deadline) return reason;
+    std::this_thread::sleep_for(pause);
+    pause = std::min(pause * 2, kGuardLongestPause);
+  }
+}
+
+// One reading of the guard (see the header). Throws what the queries throw.
+std::optional<std::string> MysqlResource::CheckHandOver(Connection& connection,
+                                                        const std::string* xid_sql,
+                                                        CallState& state) {
+  ProcessSessions& sessions = ProcessSessions::Instance();
+  std::optional<uint64_t> released;
+  if (xid_sql != nullptr) released = sessions.Released(connection.server, *xid_sql);
+  if (!released && earlier_sessions_settled_.load()) return std::nullopt;  // no reading needed
+
+  state.what = kInnodbStatusWhat;
+  const std::optional<InnodbTransactions> status =
+      ParseInnodbTransactions(connection.InnodbStatus());
+  if (!status) {
+    return "SHOW ENGINE INNODB STATUS printed no complete transaction list (cut at 1 MiB, or in "
+           "an unknown format), so the adapter cannot tell whether MariaDB has released the "
+           "sessions that may hold prepared branches; not done, retry";
+  }
+  // Sessions holding an open or prepared InnoDB transaction. A prepared branch stays attached to
+  // the session that prepared it until the server has completely ended that session.
+  std::set<uint64_t> busy;
+  for (const AttachedTransaction& transaction : status->attached) {
+    if (transaction.started) busy.insert(transaction.session_id);
+  }
+  sessions.Prune(connection.server, busy);
+
+  std::vector<uint64_t> earlier;
+  if (!earlier_sessions_settled_.load()) {
+    earlier = EarlierSessionsBeingEnded(connection, {busy.begin(), busy.end()}, state);
+    if (earlier.empty()) earlier_sessions_settled_.store(true);
+  }
+  const bool released_busy = released && busy.contains(*released);
+  if (!released_busy && earlier.empty()) return std::nullopt;
+
+  std::string reason;
+  if (released_busy) {
+    reason = "waiting for MariaDB to release the preparing session " + std::to_string(*released) +
+             ": this process gave that session up (evicted at parked_max, broken, or discarded "
+             "after an error) while it held the prepared branch, and the server has not finished "
+             "ending it";
+  } else {
+    reason = "waiting for MariaDB to finish session(s) " + JoinIds(earlier) +
+             ", which hold InnoDB transactions and are being ended or were opened by an earlier "
+             "process of node " +
+             options_.node_id +
+             " (it may have prepared branches on them; KILL them if that process is gone)";
+  }
+  return reason +
+         "; resolving a branch from another session while the session that prepared it is being "
+         "ended can answer success without doing anything (MariaDB keeps the branch prepared with "
+         "its locks, and XA RECOVER stops listing it); not done, retry";
+}
+
+// Of the `busy` sessions (holding InnoDB transactions), those that may hold a branch of this node
+// that is not this process's: not a live session of this process, and either still carrying this
+// node's marker or being ended ('Killed', or already gone from PROCESSLIST). The marker is read
+// before PROCESSLIST: MariaDB releases it while ending the session, after the session shows
+// 'Killed', so a session of this node whose marker was already free shows 'Killed' or is gone by
+// the second query.
+std::vector<uint64_t> MysqlResource::EarlierSessionsBeingEnded(Connection& connection,
+                                                               const std::vector<uint64_t>& busy,
+                                                               CallState& state) {
+  ProcessSessions& sessions = ProcessSessions::Instance();
+  std::vector<uint64_t> candidates;
+  for (const uint64_t id : busy) {
+    if (!sessions.IsLive(connection.server, id)) candidates.push_back(id);
+  }
+  std::vector<uint64_t> counted;
+  // In slices: one query per slice names each candidate twice.
+  constexpr std::size_t kSlice = 200;
+  for (std::size_t begin = 0; begin < candidates.size(); begin += kSlice) {
+    const std::vector<uint64_t> slice(candidates.begin() + static_cast<std::ptrdiff_t>(begin),
+                                      candidates.begin() + static_cast<std::ptrdiff_t>(std::min(
+                                                               candidates.size(), begin + kSlice)));
+    std::string markers;
+    for (const uint64_t id : slice) {
+      markers += std::string(markers.empty() ? "" : ", ") + "IS_USED_LOCK('" +
+                 MarkerLock(options_.node_id, id) + "')";
+    }
+    state.what = "SELECT IS_USED_LOCK(...) (the node's marker on " + std::to_string(slice.size()) +
+                 " session(s))";
+    std::set<uint64_t> marked;
+    {
+      std::unique_ptr<sql::ResultSet> row = connection.Query("SELECT " + markers);
+      if (row->next()) {
+        for (std::size_t i = 0; i < slice.size(); ++i) {
+          const auto column = static_cast<uint32_t>(i + 1);
+          if (!row->isNull(column) && row->getUInt64(column) == slice[i]) marked.insert(slice[i]);
+        }
+      }
+    }
+    state.what = "information_schema.PROCESSLIST (" + std::to_string(slice.size()) + " session(s))";
+    std::map<uint64_t, std::string> commands;
+    {
+      std::unique_ptr<sql::ResultSet> rows =
+          connection.Query("SELECT ID, COMMAND FROM information_schema.PROCESSLIST WHERE ID IN (" +
+                           JoinIds(slice, ",") + ")");
+      while (rows->next()) commands[rows->getUInt64(1)] = rows->getString(2).asStdString();
+    }
+    for (const uint64_t id : slice) {
+      const auto command = commands.find(id);
+      if (marked.contains(id) || command == commands.end() || command->second == "Killed") {
+        counted.push_back(id);
+      }
+    }
+  }
+  return counted;
+}
+
 CallResult MysqlResource::ResolvePrepared(std::string_view gid, uint32_t branch_index, bool commit,
                                           std::chrono::milliseconds timeout) {
   RegisterThisThread();
@@ -537,10 +825,10 @@ CallResult MysqlResource::ResolvePrepared(std::string_view gid, uint32_t branch_
   const DatabaseStage stage =
       commit ? DatabaseStage::kCommitPrepared : DatabaseStage::kRollbackPrepared;
 
-  auto body = [&](Pool::Lease& lease, CallState& state) -> CallResult {
+  // XA COMMIT / XA ROLLBACK on `lease`, telling the MariaDB trap apart from "already resolved".
+  const auto resolve = [&](Pool::Lease& lease, CallState& state) -> CallResult {
     state.stage = stage;
     state.what = command;
-    lease->SetStatementTimeout(timeout);
     std::optional<DatabaseError> unknown_xid;
     try {
       lease->Execute(command);
@@ -562,26 +850,53 @@ CallResult MysqlResource::ResolvePrepared(std::string_view gid, uint32_t branch_
         "session that is still connected, and MariaDB lets only that session finish it until it "
         "disconnects (shared/NOTES.md, the 1397 trap); not done, retry");
   };
+  // On the preparing session (the fast path): no hand-over, no guard.
+  const auto on_preparing = [&](Pool::Lease& lease, CallState& state) -> CallResult {
+    state.xid_sql = xid_sql;
+    state.may_hold_prepared = true;
+    lease->SetStatementTimeout(timeout);
+    return resolve(lease, state);
+  };
+  // On any other session: only once the hand-over guard is clear.
+  const auto on_other = [&](Pool::Lease& lease, CallState& state) -> CallResult {
+    lease->SetStatementTimeout(timeout);
+    // Nothing is sent for the branch before the guard is clear: a lost connection here is
+    // retried like before any statement.
+    if (std::optional<std::string> reason = AwaitHandOver(*lease, &xid_sql, deadline, state)) {
+      return CallResult::Transient(Where(command) + ": " + *reason);
+    }
+    return resolve(lease, state);
+  };
 
   // The preparing session, parked by Prepare: nullopt when the call should go on with any
-  // connection (the parked one broke, so its branch is now detached and any session may finish
-  // it once the server has noticed).
+  // connection (the parked one broke, so its branch is detached or being detached, and any
+  // session may finish it once the guard is clear). TakeParked already recorded the session as
+  // given up, so that a concurrent call for this xid waits for it if it breaks; the record is
+  // dropped again when the session stays ours.
   const auto on_parked = [&](Pool::Lease parked) -> std::optional<CallResult> {
-    Attempt<CallResult> attempt = RunOn<CallResult>(parked, body);
-    if (attempt.value && attempt.value->ok()) return CallResult::Ok();  // parked goes to the pool
+    const std::string server = parked->server;
+    const uint64_t session = parked->id;
+    Attempt<CallResult> attempt = RunOn<CallResult>(parked, on_preparing);
+    if (attempt.value && attempt.value->ok()) {
+      ProcessSessions::Instance().Forget(server, xid_sql, session);
+      return CallResult::Ok();  // parked goes to the pool
+    }
     if (attempt.error && attempt.error->kind == DatabaseErrorKind::kConnectionLost &&
         Clock::now() < deadline) {
       return std::nullopt;
     }
     // It may still hold the prepared branch: never hand it to another call; keep it parked.
-    if (parked && !parked.discarded()) Park(xid_sql, std::move(parked));
+    if (parked && !parked.discarded()) {
+      ProcessSessions::Instance().Forget(server, xid_sql, session);
+      Park(xid_sql, std::move(parked));
+    }
     return FinishCall(attempt);
   };
 
   if (std::optional<Pool::Lease> parked = TakeParked(xid_sql)) {
     if (std::optional<CallResult> result = on_parked(std::move(*parked))) return *result;
   }
-  Attempt<CallResult> attempt = WithSession<CallResult>(deadline, body);
+  Attempt<CallResult> attempt = WithSession<CallResult>(deadline, on_other);
   if (attempt.state.held_elsewhere) {
     // The session holding it may be ours, parked meanwhile by a concurrent call: use it.
     if (std::optional<Pool::Lease> parked = TakeParked(xid_sql)) {
@@ -595,6 +910,8 @@ Result<std::vector<InDoubtXid>> MysqlResource::ListInDoubt(std::chrono::millisec
   RegisterThisThread();
   const Clock::time_point deadline = Clock::now() + timeout;
   using List = std::vector<InDoubtXid>;
+  // No hand-over guard: listing changes nothing, and every branch listed is resolved through the
+  // guarded phase 2.
   Attempt<List> attempt = WithSession<List>(deadline, [&](Pool::Lease& lease, CallState& state) {
     state.what = "XA RECOVER";
     lease->SetStatementTimeout(timeout);
