@@ -353,15 +353,14 @@ TEST_F(MysqlHandOverTest, ANewProcessResolvesSafelyRightAfterThePreparingProcess
   }
   environment.push_back("TXC_HANDOVER_NODE=" + node_);
   environment.push_back("TXC_HANDOVER_TABLE=" + table_);
+  environment.push_back("TXC_HANDOVER_CHILD=1");  // run as the preparing process
   const std::size_t round_at = environment.size();
   environment.emplace_back();  // TXC_HANDOVER_ROUND, set per round
   std::vector<char*> env;
   for (std::string& variable : environment) env.push_back(variable.data());
   env.push_back(nullptr);
   std::string self = "/proc/self/exe";
-  std::string filter = "--gtest_filter=MysqlHandOverChild.DISABLED_PreparingProcess";
-  std::string disabled = "--gtest_also_run_disabled_tests";
-  char* const argv[] = {self.data(), filter.data(), disabled.data(), nullptr};
+  char* const argv[] = {self.data(), nullptr};
   posix_spawn_file_actions_t quiet;
   ASSERT_EQ(posix_spawn_file_actions_init(&quiet), 0);
   ASSERT_EQ(posix_spawn_file_actions_addopen(&quiet, STDOUT_FILENO, "/dev/null", O_WRONLY, 0), 0);
@@ -394,10 +393,11 @@ TEST_F(MysqlHandOverTest, ANewProcessResolvesSafelyRightAfterThePreparingProcess
   posix_spawn_file_actions_destroy(&quiet);
 }
 
-// Not a test: the dying process of the test above, which runs this binary with this filter and
+// The dying process of the test above: this binary started again with TXC_HANDOVER_CHILD=1 and
 // its instructions in the environment. Prepares branch (<node>-d<round>, 0) and dies without
-// closing anything, every fourth round by SIGKILL.
-TEST(MysqlHandOverChild, DISABLED_PreparingProcess) {
+// closing anything, every fourth round by SIGKILL. It runs from a global test environment, so
+// before any test and after all static initialisation, and never returns.
+void RunPreparingProcess() {
   const char* dsn = std::getenv("TXC_TEST_MYSQL_DSN");
   const char* node = std::getenv("TXC_HANDOVER_NODE");
   const char* table = std::getenv("TXC_HANDOVER_TABLE");
@@ -414,6 +414,15 @@ TEST(MysqlHandOverChild, DISABLED_PreparingProcess) {
   if (round % 4 == 1) raise(SIGKILL);
   _exit(0);  // no destructors: the kernel closes the sockets, as when a process dies
 }
+
+class PreparingProcessEnvironment final : public ::testing::Environment {
+ public:
+  void SetUp() override {
+    if (std::getenv("TXC_HANDOVER_CHILD") != nullptr) RunPreparingProcess();
+  }
+};
+[[maybe_unused]] ::testing::Environment* const kPreparingProcess =
+    ::testing::AddGlobalTestEnvironment(new PreparingProcessEnvironment);
 
 // A session of an earlier process of this node (it carries the node's marker lock) that still
 // holds the branch: the new resource waits for it, with a reason naming it, instead of trying;
