@@ -353,8 +353,9 @@ int Run(int argc, char** argv) {
     // A participant call is still running past the grace period. Its result is not needed:
     // whatever it did is settled by recovery at the next start. End the process here, before the
     // engine those calls report to is destroyed.
-    logger.Warn("calls_abandoned", {{"why", "participant calls still running after shutdown_grace_ms; "
-                                            "the next start recovers their transactions"}});
+    logger.Warn("calls_abandoned", {{"why",
+                                     "participant calls still running after shutdown_grace_ms; "
+                                     "the next start recovers their transactions"}});
     logger.Info("stopped");
     std::cerr.flush();
     std::_Exit(kExitOk);

@@ -28,9 +28,7 @@ Engine::Engine(EngineOptions options, log::DecisionLog& log, Clock& clock, Engin
   timers_->At(NowMs() + kPurgeIntervalMs, [this] { Post([this] { PurgeExpired(); }); });
 }
 
-Engine::~Engine() {
-  TXC_CHECK(Stop(), "an engine is destroyed only after its calls ended");
-}
+Engine::~Engine() { TXC_CHECK(Stop(), "an engine is destroyed only after its calls ended"); }
 
 bool Engine::Stop(std::chrono::milliseconds grace) {
   {

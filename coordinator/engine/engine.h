@@ -199,7 +199,7 @@ class Engine final : private EngineEnvironment {
   bool stopping_ = false;
 
   mutable std::mutex documents_mu_;
-  std::map<std::string, DocumentEntry> documents_;  // ordered: List pages by gid
+  std::map<std::string, DocumentEntry> documents_;              // ordered: List pages by gid
   std::deque<std::pair<int64_t, std::string>> finished_order_;  // (finished at, gid)
 
   std::atomic<size_t> active_{0};

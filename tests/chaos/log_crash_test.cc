@@ -34,8 +34,8 @@ std::string RunAndKill(const std::string& dir, const std::string& prefix, int ru
   posix_spawn_file_actions_addclose(&actions, pipe_fds[0]);
   std::string program = TXC_LOG_CRASH_WRITER;
   std::string threads = "8";
-  char* argv[] = {program.data(), const_cast<char*>(dir.c_str()),
-                  const_cast<char*>(prefix.c_str()), threads.data(), nullptr};
+  char* argv[] = {program.data(), const_cast<char*>(dir.c_str()), const_cast<char*>(prefix.c_str()),
+                  threads.data(), nullptr};
   pid_t pid = 0;
   const int spawned = posix_spawn(&pid, program.c_str(), &actions, nullptr, argv, environ);
   posix_spawn_file_actions_destroy(&actions);
@@ -76,8 +76,8 @@ TEST(LogCrashTest, EveryAcknowledgedRecordSurvivesSigkill) {
       ++total_records;
     }
     RecoveredLog recovered;
-    auto log = FileLog::Open(FileLogOptions{.dir = dir, .retention_finished_ms = 3'600'000},
-                             &recovered);
+    auto log =
+        FileLog::Open(FileLogOptions{.dir = dir, .retention_finished_ms = 3'600'000}, &recovered);
     ASSERT_TRUE(log.ok()) << "round " << round << ": " << log.status().ToString();
     std::map<std::string, const RecoveredTransaction*> unfinished;
     for (const auto& txn : recovered.unfinished) unfinished[txn.gid] = &txn;
@@ -86,8 +86,8 @@ TEST(LogCrashTest, EveryAcknowledgedRecordSurvivesSigkill) {
     for (const auto& [acked_gid, decided] : acknowledged) {
       if (finished.contains(acked_gid)) continue;  // it finished: its decision came before
       auto it = unfinished.find(acked_gid);
-      ASSERT_NE(it, unfinished.end()) << "round " << round << ": acknowledged BEGIN lost for "
-                                      << acked_gid;
+      ASSERT_NE(it, unfinished.end())
+          << "round " << round << ": acknowledged BEGIN lost for " << acked_gid;
       if (decided) {
         bool has_decision = false;
         for (const auto& record : it->second->records) {

@@ -54,7 +54,9 @@ int main(int argc, char** argv) {
           std::_Exit(4);
         }
         Report('B', gid);
-        if (!(*log)->Append({RecordType::kDecision, gid, now, "commit"}, Durability::kForced).ok()) {
+        if (!(*log)
+                 ->Append({RecordType::kDecision, gid, now, "commit"}, Durability::kForced)
+                 .ok()) {
           std::_Exit(4);
         }
         Report('D', gid);

@@ -28,6 +28,6 @@ class TempDir {
 }  // namespace txc::testing
 
 // Binds `var` to the environment variable or fails the test right here.
-#define TXC_REQUIRE_ENV(var, name)                  \
+#define TXC_REQUIRE_ENV(var, name)                          \
   const std::string var = ::txc::testing::RequireEnv(name); \
   ASSERT_FALSE(var.empty()) << "environment variable " << (name) << " is required"
