@@ -66,9 +66,13 @@ InDoubtScanner::Pass InDoubtScanner::ScanOnce() {
 
 void InDoubtScanner::Start() {
   thread_ = std::thread([this] {
+    const auto started = std::chrono::steady_clock::now();
     std::unique_lock lock(mu_);
     while (!stopping_) {
-      cv_.wait_for(lock, std::chrono::milliseconds(options_.interval_ms));
+      const bool startup = std::chrono::steady_clock::now() - started <
+                           std::chrono::milliseconds(options_.startup_period_ms);
+      cv_.wait_for(lock, std::chrono::milliseconds(startup ? options_.startup_interval_ms
+                                                           : options_.interval_ms));
       if (stopping_) break;
       lock.unlock();
       const Pass pass = ScanOnce();

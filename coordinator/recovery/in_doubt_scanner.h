@@ -32,6 +32,12 @@ InDoubtAction DecideInDoubt(bool active, bool commit_decided);
 struct InDoubtScannerOptions {
   int64_t interval_ms = 30'000;
   int64_t call_timeout_ms = 10'000;
+  // Right after a restart, a statement the previous process sent may still be running in a
+  // database session that does not know its client is gone, and its PREPARE can land after
+  // recovery has already aborted that transaction. Such a branch can appear for as long as a
+  // database call may last, so for that long the scan runs every startup_interval_ms.
+  int64_t startup_interval_ms = 1'000;
+  int64_t startup_period_ms = 65'000;  // above the longest database call (60 s)
 };
 
 class InDoubtScanner {
