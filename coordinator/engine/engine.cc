@@ -465,6 +465,7 @@ void Engine::Finished(const std::string& gid, protocol::Outcome outcome) {
   const Runtime runtime = std::move(it->second);
   runtimes_.erase(it);
   const int64_t now = clock_.NowUnixMs();
+  --active_;  // before the waiters wake: whoever sees the outcome also sees the slot free
   {
     std::lock_guard lock(documents_mu_);
     auto doc = documents_.find(gid);
@@ -475,7 +476,6 @@ void Engine::Finished(const std::string& gid, protocol::Outcome outcome) {
     finished_order_.emplace_back(now, gid);
     WakeWaiters(doc->second);
   }
-  --active_;
   if (observer_ != nullptr) {
     const double seconds = static_cast<double>(clock_.MonotonicNs() - runtime.started_ns) / 1e9;
     observer_->OnFinished(runtime.protocol, protocol::OutcomeName(outcome), seconds);
