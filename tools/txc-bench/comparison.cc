@@ -180,4 +180,38 @@ Watchdog::~Watchdog() {
   state_->thread.join();
 }
 
+OptionParse ParseComparisonOption(const char* scenario, const std::string& option,
+                                  const std::string& value, ComparisonOptions* comparison,
+                                  int64_t* timeout_ms) {
+  double number = 0;
+  auto parse = [&](double min, double max) {
+    return ParseNumber(scenario, option, value, min, max, &number);
+  };
+  if (option == "--seconds") {
+    if (!parse(0.1, 3600)) return OptionParse::kError;
+    comparison->seconds = number;
+  } else if (option == "--concurrency") {
+    if (!parse(1, 256)) return OptionParse::kError;
+    comparison->concurrency = static_cast<int>(number);
+  } else if (option == "--rounds") {
+    if (!parse(1, 100)) return OptionParse::kError;
+    comparison->rounds = static_cast<int>(number);
+  } else if (option == "--warmup") {
+    if (!parse(0, 60)) return OptionParse::kError;
+    comparison->warmup_seconds = number;
+  } else if (option == "--only") {
+    if (value != "baseline" && value != "txcoord") {
+      std::fprintf(stderr, "txc-bench %s: --only must be baseline or txcoord\n", scenario);
+      return OptionParse::kError;
+    }
+    comparison->only = value;
+  } else if (option == "--timeout-ms") {
+    if (!parse(100, 600'000)) return OptionParse::kError;
+    *timeout_ms = static_cast<int64_t>(number);
+  } else {
+    return OptionParse::kNotMine;
+  }
+  return OptionParse::kHandled;
+}
+
 }  // namespace txc::bench

@@ -65,6 +65,13 @@ bool ParseNumber(const std::string& scenario, const std::string& option, const s
 // the same coordinator and databases never reuse a gid.
 std::string RunGidPrefix();
 
+// The options every comparison scenario takes: --seconds, --concurrency, --rounds, --warmup,
+// --only and --timeout-ms. kNotMine: the scenario handles `option` itself.
+enum class OptionParse { kHandled, kNotMine, kError };
+OptionParse ParseComparisonOption(const char* scenario, const std::string& option,
+                                  const std::string& value, ComparisonOptions* comparison,
+                                  int64_t* timeout_ms);
+
 // Ends the process with exit code 3 and a message when it is still running `seconds` after it
 // was armed: no failure of a server or of the network can keep a run from ending.
 class Watchdog {

@@ -41,30 +41,12 @@ bool Parse(const std::vector<std::string>& args, Settings* settings, bool* help)
       return false;
     }
     const std::string& value = args[++i];
-    double number = 0;
     if (option == "--url") {
       settings->url = value;
-    } else if (option == "--seconds") {
-      if (!ParseNumber(kScenario, option, value, 0.1, 3600, &number)) return false;
-      settings->comparison.seconds = number;
-    } else if (option == "--concurrency") {
-      if (!ParseNumber(kScenario, option, value, 1, 256, &number)) return false;
-      settings->comparison.concurrency = static_cast<int>(number);
-    } else if (option == "--rounds") {
-      if (!ParseNumber(kScenario, option, value, 1, 100, &number)) return false;
-      settings->comparison.rounds = static_cast<int>(number);
-    } else if (option == "--warmup") {
-      if (!ParseNumber(kScenario, option, value, 0, 60, &number)) return false;
-      settings->comparison.warmup_seconds = number;
-    } else if (option == "--only") {
-      if (value != "baseline" && value != "txcoord") {
-        std::fprintf(stderr, "txc-bench %s: --only must be baseline or txcoord\n", kScenario);
-        return false;
-      }
-      settings->comparison.only = value;
-    } else if (option == "--timeout-ms") {
-      if (!ParseNumber(kScenario, option, value, 100, 600'000, &number)) return false;
-      settings->timeout_ms = static_cast<int64_t>(number);
+    } else if (const auto shared = ParseComparisonOption(
+                   kScenario, option, value, &settings->comparison, &settings->timeout_ms);
+               shared != OptionParse::kNotMine) {
+      if (shared == OptionParse::kError) return false;
     } else {
       std::fprintf(stderr, "txc-bench %s: unknown option %s\n", kScenario, option.c_str());
       return false;
