@@ -305,8 +305,9 @@ int Run(int argc, char** argv) {
   // Recovery, before ready: every unfinished transaction resumed (its decision carried out, or
   // presumed abort), then the databases swept for prepared branches nobody owns.
   Status resumed = engine.Recover(
-      recovered, [&plans](const std::string& gid, const std::vector<log::LogRecord>& records) {
-        return plans.Rebuild(gid, records);
+      recovered,
+      [&plans, &engine](const std::string& gid, const std::vector<log::LogRecord>& records) {
+        return plans.Rebuild(gid, records, engine.MonotonicMs(), engine.NowUnixMs());
       });
   if (!resumed.ok()) {
     logger.Error("recovery_failed", {{"error", resumed.ToString()}});

@@ -12,6 +12,7 @@
 #include "coordinator/protocol/two_phase_commit.h"
 #include "participants/database/database_branch.h"
 #include "participants/http/http_participant.h"
+#include "sagas/saga.h"
 
 namespace txc::api {
 namespace {
@@ -43,6 +44,11 @@ Result<engine::TransactionPlan> PlanBuilder::Build(const TransactionRequest& req
   if (request.protocol == "2pc") {
     plan->machine = std::make_unique<protocol::TwoPhaseCommit>(
         static_cast<uint32_t>(request.branches.size()), now_ms + request.timeout_ms);
+  } else if (request.protocol == "saga") {
+    auto graph = SagaStepGraph(request);
+    if (!graph.ok()) return graph.status();
+    plan->machine =
+        std::make_unique<sagas::Saga>(std::move(graph).value(), now_ms + request.timeout_ms);
   } else {
     return Status::InvalidArgument("protocol: '" + request.protocol +
                                    "' is not available in this version of txcoord");
@@ -50,8 +56,9 @@ Result<engine::TransactionPlan> PlanBuilder::Build(const TransactionRequest& req
   return plan;
 }
 
-Result<engine::TransactionPlan> PlanBuilder::Rebuild(
-    const std::string& gid, const std::vector<log::LogRecord>& records) const {
+Result<engine::TransactionPlan> PlanBuilder::Rebuild(const std::string& gid,
+                                                     const std::vector<log::LogRecord>& records,
+                                                     int64_t now_ms, int64_t now_unix_ms) const {
   if (records.empty() || records.front().type != log::RecordType::kBegin) {
     return Status::Corruption("transaction " + gid + " has no BEGIN record");
   }
@@ -72,7 +79,7 @@ Result<engine::TransactionPlan> PlanBuilder::Rebuild(
   // decision (or the presumed abort) must still reach every branch.
   RequestContext recovery_context = context_;
   recovery_context.check_url = nullptr;
-  recovery_context.supported_protocols = {"2pc"};
+  recovery_context.supported_protocols = RequestContext{}.supported_protocols;
   auto request = ParseTransactionRequest(spec, recovery_context);
   if (!request.ok()) {
     return Status(request.status().code(), "the BEGIN record of " + gid +
@@ -83,6 +90,16 @@ Result<engine::TransactionPlan> PlanBuilder::Rebuild(
   }
   auto plan = Assemble(*request, created_unix_ms);
   if (!plan.ok()) return plan.status();
+  if (request->protocol == "saga") {
+    auto graph = SagaStepGraph(*request);
+    if (!graph.ok()) return graph.status();
+    // The deadline counts from the submission, across restarts.
+    const int64_t deadline_ms = now_ms + (created_unix_ms + request->timeout_ms - now_unix_ms);
+    auto machine = sagas::Saga::Recover(std::move(graph).value(), deadline_ms, records);
+    if (!machine.ok()) return machine.status();
+    plan->machine = std::make_unique<sagas::Saga>(std::move(machine).value());
+    return plan;
+  }
   auto machine =
       protocol::TwoPhaseCommit::Recover(static_cast<uint32_t>(request->branches.size()), records);
   if (!machine.ok()) return machine.status();

@@ -35,9 +35,11 @@ class PlanBuilder {
   Result<engine::TransactionPlan> Build(const TransactionRequest& request, int64_t now_ms,
                                         int64_t now_unix_ms) const;
 
-  // The plan of a transaction found unfinished in the log (records[0] is its BEGIN).
+  // The plan of a transaction found unfinished in the log (records[0] is its BEGIN). `now_ms`
+  // (engine time) and `now_unix_ms` place its original deadline in this process's time.
   Result<engine::TransactionPlan> Rebuild(const std::string& gid,
-                                          const std::vector<log::LogRecord>& records) const;
+                                          const std::vector<log::LogRecord>& records,
+                                          int64_t now_ms, int64_t now_unix_ms) const;
 
   // The BEGIN body for a request: {"created_unix_ms": ..., "spec": <canonical request>}.
   static std::string BeginBody(const TransactionRequest& request, int64_t created_unix_ms);

@@ -239,6 +239,16 @@ uint64_t Fingerprint(const std::string& text) {
   return hash;
 }
 
+Result<sagas::SagaGraph> SagaStepGraph(const TransactionRequest& request) {
+  std::vector<std::string> names;
+  std::vector<std::optional<std::vector<std::string>>> after;
+  for (const auto& branch : request.branches) {
+    names.push_back(branch.name);
+    after.push_back(branch.after);
+  }
+  return sagas::SagaGraph::Build(names, after);
+}
+
 bool IsValidGid(const std::string& gid) { return IsName(gid, 56); }
 bool IsValidBranchName(const std::string& name) { return IsName(name, 64); }
 
@@ -310,15 +320,10 @@ Result<TransactionRequest> ParseTransactionRequest(const std::string& body,
       }
       request.branches.push_back(std::move(branch));
     }
-    for (size_t i = 0; i < request.branches.size(); ++i) {
-      if (!request.branches[i].after) continue;
-      for (size_t j = 0; j < request.branches[i].after->size(); ++j) {
-        const std::string& name = (*request.branches[i].after)[j];
-        if (!names.contains(name)) {
-          Fail("branches[" + std::to_string(i) + "].after[" + std::to_string(j) + "]",
-               "names no branch ('" + name + "')");
-        }
-      }
+    if (request.protocol == "saga") {
+      // Unknown names, a step waiting for itself, repeats and cycles, each named by its field.
+      auto graph = SagaStepGraph(request);
+      if (!graph.ok()) throw Invalid{"", graph.status().message()};
     }
     object->remove("wait");  // the same transaction, whether waited for or not
     std::ostringstream canonical;

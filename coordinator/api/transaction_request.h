@@ -17,6 +17,7 @@
 #include "participants/database/statement.h"
 #include "participants/http/http_call.h"
 #include "participants/participant.h"
+#include "sagas/saga_graph.h"
 
 namespace txc::api {
 
@@ -60,13 +61,16 @@ struct RequestContext {
   // Whether a database resource of this name is configured, and its kind ("postgres"/"mysql").
   std::function<std::optional<std::string>(const std::string& name)> resource_kind;
   // Protocols this build runs; others are refused with a clear message.
-  std::vector<std::string> supported_protocols = {"2pc"};
+  std::vector<std::string> supported_protocols = {"2pc", "saga"};
   // Generates a gid when the request has none.
   std::function<std::string()> generate_gid;
 };
 
 Result<TransactionRequest> ParseTransactionRequest(const std::string& body,
                                                    const RequestContext& context);
+
+// The order of a saga's steps (their `after` lists); InvalidArgument naming the field.
+Result<sagas::SagaGraph> SagaStepGraph(const TransactionRequest& request);
 
 // 64-bit FNV-1a: stable across builds, unlike std::hash, because fingerprints are stored.
 uint64_t Fingerprint(const std::string& text);

@@ -464,6 +464,10 @@ void Engine::Finished(const std::string& gid, protocol::Outcome outcome) {
   TXC_CHECK(it != runtimes_.end(), "a finished transaction had a runtime");
   const Runtime runtime = std::move(it->second);
   runtimes_.erase(it);
+  // The protocol's own final state: "committed", "succeeded", "compensated", ...
+  const auto* machine = core_.Find(gid);
+  const std::string final_state =
+      machine != nullptr ? machine->StateName() : protocol::OutcomeName(outcome);
   const int64_t now = clock_.NowUnixMs();
   --active_;  // before the waiters wake: whoever sees the outcome also sees the slot free
   {
@@ -471,7 +475,7 @@ void Engine::Finished(const std::string& gid, protocol::Outcome outcome) {
     auto doc = documents_.find(gid);
     TXC_CHECK(doc != documents_.end(), "a finished transaction has a document");
     doc->second.document.outcome = protocol::OutcomeName(outcome);
-    doc->second.document.state = protocol::OutcomeName(outcome);
+    doc->second.document.state = final_state;
     doc->second.document.updated_unix_ms = now;
     finished_order_.emplace_back(now, gid);
     WakeWaiters(doc->second);

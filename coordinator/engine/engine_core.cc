@@ -99,8 +99,8 @@ bool EngineCore::RunAfterPersist(const std::string& gid, Txn& txn, Ready& ready)
     TXC_CHECK(txn.machine->IsFinished(), "a finished Ready comes from a finished machine");
     const protocol::Outcome outcome = *ready.finished;
     TXC_CHECK(txn.readies.empty(), "nothing follows the end of a transaction");
+    env_.Finished(gid, outcome);  // the machine is still there to be read
     txns_.erase(gid);
-    env_.Finished(gid, outcome);
     return false;
   }
   return true;

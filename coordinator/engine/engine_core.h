@@ -54,7 +54,8 @@ class EngineEnvironment {
   virtual uint64_t Random() = 0;
   // The body of the END record: the final summary (the transaction document).
   virtual std::string EndBody(const std::string& gid) = 0;
-  // The transaction finished (its END is appended) or changed state; for waiters and metrics.
+  // The transaction finished (its END is appended); for waiters and metrics. Find(gid) still
+  // returns its machine during this call, and no longer after it.
   virtual void Finished(const std::string& gid, protocol::Outcome outcome) = 0;
   // The log refused a record: the transaction cannot go on in this process.
   virtual void Stalled(const std::string& gid, const Status& why) = 0;

@@ -7,6 +7,7 @@
 #include <Poco/Timespan.h>
 #include <Poco/URI.h>
 
+#include <cstdio>
 #include <exception>
 #include <ostream>
 
@@ -91,6 +92,42 @@ std::string DescribeReply(const HttpReply& reply) {
   if (auto message = JsonStringField(reply.body, "message")) return text + ": " + *message;
   if (reply.body.empty()) return text;
   return text + ": " + reply.body.substr(0, 300);
+}
+
+bool CheckCoordinatorReady(const char* scenario, const HttpEndpoint& txcoord) {
+  KeepAliveClient client(txcoord, std::chrono::seconds(5));
+  auto reply = client.Send("GET", "/readyz", "");
+  if (!reply.ok()) {
+    std::fprintf(stderr, "txc-bench %s: txcoord not reachable at %s: %s\n", scenario,
+                 txcoord.ToString().c_str(), reply.status().message().c_str());
+    return false;
+  }
+  if (reply->status != 200) {
+    std::fprintf(stderr, "txc-bench %s: txcoord at %s is not ready: %s\n", scenario,
+                 txcoord.ToString().c_str(), DescribeReply(*reply).c_str());
+    return false;
+  }
+  return true;
+}
+
+bool SubmitExpectingCommit(KeepAliveClient& client, const std::string& body,
+                           const std::string& what, std::string* error) {
+  auto reply = client.Send("POST", "/v1/transactions", body);
+  if (!reply.ok()) {
+    *error = reply.status().message();
+    return false;
+  }
+  if (reply->status != 200) {
+    *error = "POST /v1/transactions: " + DescribeReply(*reply);
+    return false;
+  }
+  const auto outcome = JsonStringField(reply->body, "outcome");
+  if (!outcome || *outcome != "committed") {
+    *error = what + " not committed: outcome " + outcome.value_or("(none)") + ", " +
+             reply->body.substr(0, 400);
+    return false;
+  }
+  return true;
 }
 
 }  // namespace txc::bench

@@ -57,4 +57,13 @@ std::optional<std::string> JsonStringField(std::string_view json, std::string_vi
 // message of a txcoord error body (or the start of the body).
 std::string DescribeReply(const HttpReply& reply);
 
+// Submits a transaction (`wait: true` in `body`) and checks that it committed; otherwise false
+// with *error saying what came back ("<what> not committed: ..."). `what` names it in errors.
+bool SubmitExpectingCommit(KeepAliveClient& client, const std::string& body,
+                           const std::string& what, std::string* error);
+
+// Whether txcoord at `txcoord` answers GET /readyz with 200 (it serves transactions); false
+// after saying on stderr, as `txc-bench <scenario>: ...`, why not.
+bool CheckCoordinatorReady(const char* scenario, const HttpEndpoint& txcoord);
+
 }  // namespace txc::bench

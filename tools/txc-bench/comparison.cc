@@ -149,6 +149,10 @@ std::string RunGidPrefix() {
   return text;
 }
 
+std::string PhaseGidBase(const std::string& prefix, const std::string& tag, int index) {
+  return prefix + "-" + tag + "-" + std::to_string(index) + "-";
+}
+
 struct Watchdog::State {
   std::mutex mu;
   std::condition_variable cv;

@@ -65,6 +65,10 @@ bool ParseNumber(const std::string& scenario, const std::string& option, const s
 // the same coordinator and databases never reuse a gid.
 std::string RunGidPrefix();
 
+// "<prefix>-<tag>-<index>-": the start of the gids of worker `index` in phase `tag`; each worker
+// numbers its transactions after it.
+std::string PhaseGidBase(const std::string& prefix, const std::string& tag, int index);
+
 // The options every comparison scenario takes: --seconds, --concurrency, --rounds, --warmup,
 // --only and --timeout-ms. kNotMine: the scenario handles `option` itself.
 enum class OptionParse { kHandled, kNotMine, kError };

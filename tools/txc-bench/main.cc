@@ -4,6 +4,7 @@
 #include <vector>
 
 #include "tools/txc-bench/log_bench.h"
+#include "tools/txc-bench/saga_http_bench.h"
 #include "tools/txc-bench/two_phase_db_bench.h"
 #include "tools/txc-bench/two_phase_http_bench.h"
 
@@ -18,9 +19,9 @@ void PrintUsage() {
       "        transactions. Options: --seconds N (per run, default 3), --dir DIR (default: a\n"
       "        fresh directory under ./var/bench), --writers 1,16,256, --finished N, --live N,\n"
       "        --skip-open\n"
-      "%s%s"
+      "%s%s%s"
       "Every scenario takes --help.\n",
-      txc::bench::TwoPhaseDbUsage(), txc::bench::TwoPhaseHttpUsage());
+      txc::bench::TwoPhaseDbUsage(), txc::bench::TwoPhaseHttpUsage(), txc::bench::SagaHttpUsage());
 }
 
 }  // namespace
@@ -35,6 +36,7 @@ int main(int argc, char** argv) {
   if (scenario == "log") return txc::bench::RunLogBench(args);
   if (scenario == "2pc-db") return txc::bench::RunTwoPhaseDbBench(args);
   if (scenario == "2pc-http") return txc::bench::RunTwoPhaseHttpBench(args);
+  if (scenario == "saga-http") return txc::bench::RunSagaHttpBench(args);
   std::fprintf(stderr, "txc-bench: unknown scenario '%s'\n", scenario.c_str());
   PrintUsage();
   return 2;

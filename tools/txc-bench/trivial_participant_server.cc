@@ -23,6 +23,8 @@ struct TrivialParticipantServer::State {
   std::atomic<uint64_t> prepare{0};
   std::atomic<uint64_t> commit{0};
   std::atomic<uint64_t> abort{0};
+  std::atomic<uint64_t> action{0};
+  std::atomic<uint64_t> compensate{0};
   std::atomic<uint64_t> other{0};
   std::unique_ptr<Poco::ThreadPool> pool;
   std::unique_ptr<Poco::Net::HTTPServer> server;
@@ -49,6 +51,10 @@ class OkHandler final : public Poco::Net::HTTPRequestHandler {
       ++state_->commit;
     } else if (op == "abort") {
       ++state_->abort;
+    } else if (op == "action") {
+      ++state_->action;
+    } else if (op == "compensate") {
+      ++state_->compensate;
     } else {
       ++state_->other;
     }
@@ -100,8 +106,8 @@ TrivialParticipantServer::~TrivialParticipantServer() {
 uint16_t TrivialParticipantServer::port() const { return state_->port; }
 
 TrivialParticipantServer::Counts TrivialParticipantServer::counts() const {
-  return Counts{state_->prepare.load(), state_->commit.load(), state_->abort.load(),
-                state_->other.load()};
+  return Counts{state_->prepare.load(), state_->commit.load(),     state_->abort.load(),
+                state_->action.load(),  state_->compensate.load(), state_->other.load()};
 }
 
 }  // namespace txc::bench

@@ -1,13 +1,14 @@
 // TrivialParticipantServer: the bench's own HTTP participant, served in the bench process. It
-// does no work at all, so that a 2PC transaction over it costs only what the coordinator (or the
-// client doing 2PC by hand) and HTTP cost.
+// does no work at all, so that a transaction (2PC, saga) over it costs only what the coordinator
+// (or the client doing 2PC by hand) and HTTP cost.
 //
 //  - POCO HTTPServer on 127.0.0.1, on a free port; keep-alive with no request limit; one thread
 //    per connection (`threads` connections at once).
 //  - Every request: the body is read to its end, and the answer is 200 with `{}` and its
 //    Content-Length (without which keep-alive breaks).
 //  - Counts requests by the last segment of their path (`/b0/prepare` → prepare), so the bench
-//    can check afterwards that every prepare got its commit and nothing was aborted.
+//    can check afterwards that every prepare got its commit and nothing was aborted (2PC), or
+//    that no saga step was compensated.
 #pragma once
 
 #include <cstdint>
@@ -21,6 +22,8 @@ class TrivialParticipantServer {
     uint64_t prepare = 0;
     uint64_t commit = 0;
     uint64_t abort = 0;
+    uint64_t action = 0;  // saga steps
+    uint64_t compensate = 0;
     uint64_t other = 0;
   };
 

@@ -310,7 +310,7 @@ class ClientSideWorker final : public LoadWorker {
   ClientSideWorker(Shared& shared, const std::string& tag, int index)
       : shared_(shared),
         accounts_(index, shared.settings.accounts),
-        gid_base_(shared.prefix + "-" + tag + "-" + std::to_string(index) + "-") {
+        gid_base_(PhaseGidBase(shared.prefix, tag, index)) {
     Connect();
   }
 
@@ -432,7 +432,7 @@ class CoordinatorWorker final : public LoadWorker {
       : shared_(shared),
         client_(shared.txcoord, std::chrono::milliseconds(shared.settings.timeout_ms)),
         accounts_(index, shared.settings.accounts),
-        gid_base_(shared.prefix + "-" + tag + "-" + std::to_string(index) + "-"),
+        gid_base_(PhaseGidBase(shared.prefix, tag, index)),
         timeout_(std::to_string(shared.settings.timeout_ms)) {}
 
   bool RunOnce(std::string* error) override {
@@ -445,21 +445,7 @@ class CoordinatorWorker final : public LoadWorker {
         shared_.settings.mysql_resource + "\",\"sql\":[{\"text\":\"" + kMysqlCredit +
         "\",\"params\":[" + std::to_string(kAmount) + "," + std::to_string(accounts_.Next()) +
         "]}]}]}";
-    auto reply = client_.Send("POST", "/v1/transactions", body);
-    if (!reply.ok()) {
-      *error = reply.status().message();
-      return false;
-    }
-    if (reply->status != 200) {
-      *error = "POST /v1/transactions: " + DescribeReply(*reply);
-      return false;
-    }
-    const auto outcome = JsonStringField(reply->body, "outcome");
-    if (!outcome || *outcome != "committed") {
-      *error = "transfer " + gid + " not committed: outcome " + outcome.value_or("(none)") + ", " +
-               reply->body.substr(0, 400);
-      return false;
-    }
+    if (!SubmitExpectingCommit(client_, body, "transfer " + gid, error)) return false;
     ++shared_.committed;
     return true;
   }
@@ -472,22 +458,6 @@ class CoordinatorWorker final : public LoadWorker {
   std::string timeout_;
   uint64_t n_ = 0;
 };
-
-bool CheckCoordinator(const HttpEndpoint& txcoord) {
-  KeepAliveClient client(txcoord, std::chrono::seconds(5));
-  auto reply = client.Send("GET", "/readyz", "");
-  if (!reply.ok()) {
-    std::fprintf(stderr, "txc-bench %s: txcoord not reachable at %s: %s\n", kScenario,
-                 txcoord.ToString().c_str(), reply.status().message().c_str());
-    return false;
-  }
-  if (reply->status != 200) {
-    std::fprintf(stderr, "txc-bench %s: txcoord at %s is not ready: %s\n", kScenario,
-                 txcoord.ToString().c_str(), DescribeReply(*reply).c_str());
-    return false;
-  }
-  return true;
-}
 
 std::string Money(int64_t value) { return Thousands(static_cast<double>(value)); }
 
@@ -535,7 +505,7 @@ int RunTwoPhaseDbBench(const std::vector<std::string>& args) {
   }
   shared->mysql = *mysql_dsn;
   shared->prefix = RunGidPrefix();
-  if (!CheckCoordinator(shared->txcoord)) return 1;
+  if (!CheckCoordinatorReady(kScenario, shared->txcoord)) return 1;
 
   // The main thread's own sessions: set-up and the checks.
   std::unique_ptr<pqxx::connection> pg;

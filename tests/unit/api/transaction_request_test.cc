@@ -110,6 +110,27 @@ struct BadCase {
   std::string field;
 };
 
+TEST(TransactionRequestTest, AcceptsASagaWithAStepGraph) {
+  auto request = ParseTransactionRequest(
+      R"({"gid": "order-1", "protocol": "saga", "branches": [
+          {"name": "order", "action": {"url": "http://127.0.0.1:9001/orders"},
+           "compensate": {"url": "http://127.0.0.1:9001/orders/cancel"}},
+          {"name": "payment", "action": {"url": "http://127.0.0.1:9002/pay", "body": {"amount": 30}},
+           "compensate": {"url": "http://127.0.0.1:9002/refund", "body": {"amount": 30}},
+           "after": ["order"]},
+          {"name": "stock", "action": {"url": "http://127.0.0.1:9003/reserve"},
+           "compensate": {"url": "http://127.0.0.1:9003/release"}, "after": ["order"]}]})",
+      Context());
+  ASSERT_TRUE(request.ok()) << request.status().ToString();
+  ASSERT_EQ(request->branches.size(), 3u);
+  EXPECT_FALSE(request->branches[0].after);
+  EXPECT_EQ(*request->branches[2].after, (std::vector<std::string>{"order"}));
+  EXPECT_EQ(request->branches[1].calls.at(participants::Op::kAction).url().target, "/pay");
+  auto graph = SagaStepGraph(*request);
+  ASSERT_TRUE(graph.ok());
+  EXPECT_EQ(graph->dependents(0), (std::vector<uint32_t>{1, 2}));
+}
+
 TEST(TransactionRequestTest, EveryErrorNamesItsField) {
   const std::string http = R"({"name": "h", "prepare": {"url": "http://127.0.0.1:1/p"},
       "commit": {"url": "http://127.0.0.1:1/c"}, "abort": {"url": "http://127.0.0.1:1/a"}})";
@@ -121,7 +142,24 @@ TEST(TransactionRequestTest, EveryErrorNamesItsField) {
        "gid:"},
       {R"({"branches": []})", "protocol:"},
       {R"({"protocol": "xa", "branches": []})", "protocol:"},
-      {R"({"protocol": "saga", "branches": []})", "protocol:"},
+      {R"({"protocol": "tcc", "branches": []})", "protocol:"},
+      {R"({"protocol": "saga", "branches": [{"name": "a", "action": {"url": "http://127.0.0.1:1/a"}}]})",
+       "branches[0].compensate:"},
+      {R"({"protocol": "saga", "branches": [{"name": "a", "action": {"url": "http://127.0.0.1:1/a"},
+          "compensate": {"url": "http://127.0.0.1:1/c"}, "prepare": {"url": "http://127.0.0.1:1/p"}}]})",
+       "branches[0].prepare:"},
+      {R"({"protocol": "saga", "branches": [{"name": "a", "resource": "pg", "sql": [{"text": "SELECT 1"}]}]})",
+       "branches[0].resource:"},
+      {R"({"protocol": "saga", "branches": [{"name": "a", "action": {"url": "http://127.0.0.1:1/a"},
+          "compensate": {"url": "http://127.0.0.1:1/c"}, "after": ["b"]}]})",
+       "branches[0].after[0]:"},
+      {R"({"protocol": "saga", "branches": [{"name": "a", "action": {"url": "http://127.0.0.1:1/a"},
+          "compensate": {"url": "http://127.0.0.1:1/c"}, "after": "a"}]})",
+       "branches[0].after:"},
+      {R"({"protocol": "saga", "branches": [
+          {"name": "a", "action": {"url": "http://127.0.0.1:1/a"}, "compensate": {"url": "http://127.0.0.1:1/c"}, "after": ["b"]},
+          {"name": "b", "action": {"url": "http://127.0.0.1:1/a"}, "compensate": {"url": "http://127.0.0.1:1/c"}}]})",
+       "branches[0].after:"},
       {R"({"protocol": "2pc"})", "branches:"},
       {R"({"protocol": "2pc", "branches": []})", "branches:"},
       {R"({"protocol": "2pc", "branches": {}})", "branches:"},

@@ -1,5 +1,8 @@
-#include "tests/sim/two_phase_world.h"
+#include "tests/sim/sim_world.h"
 
+#include <cstdio>
+#include <cstdlib>
+#include <optional>
 #include <sstream>
 
 namespace txc::sim {
@@ -15,33 +18,30 @@ constexpr int64_t kCallTimeoutMs = 50;  // a lost request or reply shows up as t
 constexpr engine::RetryPolicy kRetry{10, 200};
 }  // namespace
 
-TwoPhaseWorld::TwoPhaseWorld(uint64_t seed, WorldOptions options)
-    : seed_(seed), options_(options), random_(seed) {}
+SimWorld::SimWorld(uint64_t seed, WorldOptions options, std::unique_ptr<ProtocolModel> model)
+    : seed_(seed), options_(options), model_(std::move(model)), random_(seed) {}
 
-TwoPhaseWorld::~TwoPhaseWorld() = default;
+SimWorld::~SimWorld() = default;
 
-void TwoPhaseWorld::Schedule(int64_t delay_ms, bool to_coordinator, std::function<void()> action) {
+void SimWorld::Schedule(int64_t delay_ms, bool to_coordinator, std::function<void()> action) {
   events_.push(
       Event{now_ms_ + delay_ms, random_(), to_coordinator ? epoch_ : 0, std::move(action)});
 }
 
-std::string TwoPhaseWorld::Run() {
+std::string SimWorld::Run() {
   core_ = std::make_unique<engine::EngineCore>(*this);
   for (int t = 0; t < options_.transactions; ++t) {
     const std::string gid = "g" + std::to_string(t);
     TxnInfo info;
-    info.branches = 1 + static_cast<uint32_t>(random_() % options_.branches_max);
-    info.deadline_ms = 100 + static_cast<int64_t>(random_() % 400);
-    for (uint32_t b = 0; b < info.branches; ++b) {
-      participants_[{gid, b}].votes_no = Chance(options_.vote_no_probability);
-    }
+    info.timeout_ms = 100 + static_cast<int64_t>(random_() % 400);
+    model_->Plan(gid, random_, options_.refuse_probability);
     txns_[gid] = info;
     // Submissions arrive at different times; each is an event for the coordinator.
     Schedule(static_cast<int64_t>(random_() % 30), true, [this, gid] {
-      const TxnInfo& txn = txns_[gid];
-      Status s = core_->Submit(
-          gid, std::make_unique<protocol::TwoPhaseCommit>(txn.branches, now_ms_ + txn.deadline_ms),
-          "spec of " + gid, kRetry);
+      TxnInfo& txn = txns_[gid];
+      txn.deadline_ms = now_ms_ + txn.timeout_ms;
+      Status s =
+          core_->Submit(gid, model_->NewMachine(gid, txn.deadline_ms), "spec of " + gid, kRetry);
       if (!s.ok()) violations_.push_back("submit " + gid + ": " + s.ToString());
     });
   }
@@ -63,22 +63,22 @@ std::string TwoPhaseWorld::Run() {
     if (!violations_.empty()) break;
   }
   if (violations_.empty()) {
-    if (std::string broken = CheckSafety(); !broken.empty()) violations_.push_back(broken);
-  }
-  if (violations_.empty()) {
     if (std::string broken = CheckQuiet(); !broken.empty()) violations_.push_back(broken);
   }
   if (violations_.empty()) return "";
   std::ostringstream out;
   out << "seed " << seed_ << ": " << violations_.front()
-      << "\n  (replay with TXC_SIM_SEED=" << seed_ << "); last events:\n";
-  const size_t from = trace_.size() > 40 ? trace_.size() - 40 : 0;
+      << "\n  (replay with TXC_SIM_SEED=" << seed_ << " TXC_SIM_TRACE_LINES=1000); last events:\n";
+  // The last 40 events, or TXC_SIM_TRACE_LINES of them when replaying one seed.
+  const char* lines_env = std::getenv("TXC_SIM_TRACE_LINES");
+  const size_t lines = lines_env != nullptr ? std::strtoull(lines_env, nullptr, 10) : 40;
+  const size_t from = trace_.size() > lines ? trace_.size() - lines : 0;
   for (size_t i = from; i < trace_.size(); ++i) out << "    " << trace_[i] << "\n";
   return out.str();
 }
 
-void TwoPhaseWorld::Append(const std::string& gid, LogRecord record, Durability durability,
-                           uint64_t append_id) {
+void SimWorld::Append(const std::string& gid, LogRecord record, Durability durability,
+                      uint64_t append_id) {
   record.time_unix_ms = now_ms_;
   trace_.push_back(std::to_string(now_ms_) + " append " + gid + " " +
                    log::RecordTypeName(record.type) + " '" + record.body.substr(0, 40) + "'" +
@@ -96,7 +96,7 @@ void TwoPhaseWorld::Append(const std::string& gid, LogRecord record, Durability 
   });
 }
 
-void TwoPhaseWorld::Call(const std::string& gid, uint32_t branch, Op op) {
+void SimWorld::Call(const std::string& gid, uint32_t branch, Op op) {
   trace_.push_back(std::to_string(now_ms_) + " call " + gid + "/" + std::to_string(branch) + " " +
                    participants::OpName(op));
   // The request travels to the participant (who acts even if the coordinator dies meanwhile).
@@ -142,57 +142,28 @@ void TwoPhaseWorld::Call(const std::string& gid, uint32_t branch, Op op) {
            });
 }
 
-CallResult TwoPhaseWorld::Deliver(const std::string& gid, uint32_t branch, Op op) {
-  Participant& p = participants_[{gid, branch}];
+CallResult SimWorld::Deliver(const std::string& gid, uint32_t branch, Op op) {
   if (faults_ && Chance(options_.transient_probability)) {
     return CallResult::Transient("participant busy");
   }
-  switch (op) {
-    case Op::kPrepare:
-      if (p.state == ParticipantState::kNone) {
-        if (p.votes_no) {
-          p.state = ParticipantState::kAborted;
-          return CallResult::Refused("vote no");
-        }
-        p.state = ParticipantState::kPrepared;
-        return CallResult::Ok();
-      }
-      if (p.state == ParticipantState::kPrepared) return CallResult::Ok();
-      if (p.state == ParticipantState::kAborted) return CallResult::Refused("already aborted");
-      // A retransmitted prepare after the commit: the same request, answered as before.
-      return CallResult::Ok();
-    case Op::kCommit:
-      if (p.state == ParticipantState::kPrepared || p.state == ParticipantState::kCommitted) {
-        p.state = ParticipantState::kCommitted;
-        return CallResult::Ok();
-      }
-      violations_.push_back("commit of a branch that is not prepared at " + gid + "/" +
-                            std::to_string(branch));
-      return CallResult::Ok();
-    case Op::kAbort:
-      if (p.state == ParticipantState::kCommitted) {
-        violations_.push_back("abort of a committed branch at " + gid + "/" +
-                              std::to_string(branch));
-        return CallResult::Ok();
-      }
-      // Aborting what never prepared records the abort, so a late prepare is refused (what a
-      // database does once the session is gone, and what the barrier does for HTTP).
-      p.state = ParticipantState::kAborted;
-      return CallResult::Ok();
-    default:
-      return CallResult::Permanent("not a 2pc operation");
-  }
+  return model_->Deliver(gid, branch, op, &violations_);
 }
 
-void TwoPhaseWorld::SetTimer(const std::string& gid, int64_t at_ms, engine::TimerKind kind,
-                             uint32_t branch, uint64_t token) {
+void SimWorld::SetTimer(const std::string& gid, int64_t at_ms, engine::TimerKind kind,
+                        uint32_t branch, uint64_t token) {
   Schedule(std::max<int64_t>(0, at_ms - now_ms_), true,
            [this, gid, kind, branch, token] { core_->OnTimer(gid, kind, branch, token); });
 }
 
-std::string TwoPhaseWorld::EndBody(const std::string& gid) { return "summary of " + gid; }
+std::string SimWorld::EndBody(const std::string& gid) {
+  // The outcome goes into the summary, as in txcoord: a transaction whose END became durable in
+  // a process that died before reporting it still has its outcome on record.
+  const protocol::TransactionMachine* machine = core_->Find(gid);
+  const auto outcome = machine != nullptr ? machine->FinalOutcome() : std::nullopt;
+  return std::string(outcome ? protocol::OutcomeName(*outcome) : "unknown");
+}
 
-void TwoPhaseWorld::Finished(const std::string& gid, protocol::Outcome outcome) {
+void SimWorld::Finished(const std::string& gid, protocol::Outcome outcome) {
   trace_.push_back(std::to_string(now_ms_) + " finished " + gid + " " +
                    protocol::OutcomeName(outcome));
   TxnInfo& txn = txns_[gid];
@@ -208,11 +179,11 @@ void TwoPhaseWorld::Finished(const std::string& gid, protocol::Outcome outcome) 
   }
 }
 
-void TwoPhaseWorld::Stalled(const std::string& gid, const Status& why) {
+void SimWorld::Stalled(const std::string& gid, const Status& why) {
   violations_.push_back("stalled " + gid + ": " + why.ToString());
 }
 
-void TwoPhaseWorld::Crash() {
+void SimWorld::Crash() {
   ++crashes_;
   trace_.push_back(std::to_string(now_ms_) + " CRASH (" + std::to_string(unsynced_log_.size()) +
                    " unsynced records lost)");
@@ -227,7 +198,7 @@ void TwoPhaseWorld::Crash() {
   Schedule(5, true, [this] { Recover(); });
 }
 
-void TwoPhaseWorld::Recover() {
+void SimWorld::Recover() {
   trace_.push_back(std::to_string(now_ms_) + " RECOVER");
   std::map<std::string, std::vector<LogRecord>> by_gid;
   std::vector<std::string> order;
@@ -241,60 +212,81 @@ void TwoPhaseWorld::Recover() {
   for (const auto& gid : order) {
     const auto& records = by_gid[gid];
     if (records.back().type == RecordType::kEnd) continue;
-    auto machine = protocol::TwoPhaseCommit::Recover(txns_[gid].branches, records);
+    auto machine = model_->Recover(gid, txns_[gid].deadline_ms, records);
     if (!machine.ok()) {
       violations_.push_back("recover " + gid + ": " + machine.status().ToString());
       return;
     }
-    Status s = core_->Resume(
-        gid, std::make_unique<protocol::TwoPhaseCommit>(std::move(machine).value()), kRetry);
+    Status s = core_->Resume(gid, std::move(machine).value(), kRetry);
     if (!s.ok()) violations_.push_back("resume " + gid + ": " + s.ToString());
   }
   // Submissions that never reached a durable BEGIN are lost to the client (it got no answer),
   // which is allowed; they must not have touched a participant. CheckSafety verifies it.
 }
 
-std::string TwoPhaseWorld::CheckSafety() const {
-  for (const auto& [gid, txn] : txns_) {
-    int committed = 0;
-    int prepared = 0;
-    for (uint32_t b = 0; b < txn.branches; ++b) {
-      const auto& p = participants_.at({gid, b});
-      committed += p.state == ParticipantState::kCommitted ? 1 : 0;
-      prepared += p.state == ParticipantState::kPrepared ? 1 : 0;
-    }
-    if (committed != 0 && committed != static_cast<int>(txn.branches)) {
-      return "atomicity: " + gid + " has " + std::to_string(committed) + " of " +
-             std::to_string(txn.branches) + " branches committed";
-    }
-    if (txn.client_told_committed && committed == 0) {
-      return "durability: " + gid + " was reported committed but no branch committed";
-    }
-  }
-  return "";
-}
-
-std::string TwoPhaseWorld::CheckQuiet() const {
-  // After the liveness phase everything is finished: no branch left prepared, and every
-  // transaction whose BEGIN is durable has its END.
-  for (const auto& [key, p] : participants_) {
-    if (p.state == ParticipantState::kPrepared) {
-      return "liveness: " + key.first + "/" + std::to_string(key.second) + " left prepared";
-    }
-  }
+std::string SimWorld::CheckQuiet() const {
+  // After the liveness phase everything is finished: every transaction whose BEGIN is durable
+  // has its END, and its participants agree with its outcome.
   std::set<std::string> begun;
-  std::set<std::string> ended;
+  std::map<std::string, std::string> ended;  // gid → the outcome its END records
   for (const auto& record : durable_log_) {
     if (record.type == RecordType::kBegin) begun.insert(record.gid);
-    if (record.type == RecordType::kEnd) ended.insert(record.gid);
+    if (record.type == RecordType::kEnd) ended[record.gid] = record.body;
   }
   for (const auto& record : unsynced_log_) {
-    if (record.type == RecordType::kEnd) ended.insert(record.gid);
+    if (record.type == RecordType::kEnd) ended[record.gid] = record.body;
   }
   for (const auto& gid : begun) {
     if (!ended.contains(gid)) return "liveness: " + gid + " never finished";
   }
   if (core_->active() != 0) return "liveness: the engine still has active transactions";
+  for (const auto& [gid, txn] : txns_) {
+    std::optional<protocol::Outcome> outcome;
+    if (begun.contains(gid)) {
+      outcome = ended.at(gid) == protocol::OutcomeName(protocol::Outcome::kCommitted)
+                    ? protocol::Outcome::kCommitted
+                    : protocol::Outcome::kAborted;
+    }
+    if (std::string broken = model_->Check(gid, outcome); !broken.empty()) return broken;
+    if (txn.client_told_committed && outcome != protocol::Outcome::kCommitted) {
+      return "durability: " + gid + " was reported committed and is not";
+    }
+  }
+  return "";
+}
+
+SwarmResult RunSwarm(const std::function<std::unique_ptr<ProtocolModel>()>& make_model,
+                     WorldOptions options, uint64_t default_seeds) {
+  auto env = [](const char* name) -> std::optional<uint64_t> {
+    const char* value = std::getenv(name);
+    if (value == nullptr || *value == '\0') return std::nullopt;
+    return std::strtoull(value, nullptr, 10);
+  };
+  const auto one = env("TXC_SIM_SEED");
+  const uint64_t first = one.value_or(1);
+  SwarmResult result;
+  result.seeds = one ? 1 : env("TXC_SIM_SEEDS").value_or(default_seeds);
+  for (uint64_t seed = first; seed < first + result.seeds; ++seed) {
+    SimWorld world(seed, options, make_model());
+    result.failure = world.Run();
+    result.crashes += world.crashes();
+    result.committed += world.committed();
+    result.aborted += world.aborted();
+    if (!result.failure.empty()) break;
+  }
+  return result;
+}
+
+std::string ReportSwarm(const SwarmResult& swarm, const char* name, const char* committed,
+                        const char* aborted) {
+  std::printf("%s simulation: %llu seeds, %d coordinator crashes, %d %s, %d %s\n", name,
+              static_cast<unsigned long long>(swarm.seeds), swarm.crashes, swarm.committed,
+              committed, swarm.aborted, aborted);
+  if (swarm.seeds < 1000) return "";
+  const auto seeds = static_cast<int>(swarm.seeds);
+  if (swarm.crashes <= seeds) return "too few coordinator crashes";
+  if (swarm.committed <= seeds / 4) return std::string("too few ") + committed;
+  if (swarm.aborted <= seeds / 4) return std::string("too few ") + aborted;
   return "";
 }
 
