@@ -13,6 +13,7 @@
 #include "participants/database/database_branch.h"
 #include "participants/http/http_participant.h"
 #include "sagas/saga.h"
+#include "tcc/tcc.h"
 
 namespace txc::api {
 namespace {
@@ -20,6 +21,11 @@ namespace {
 // A database branch's calls are bounded by the transaction's timeout, but never above this: a
 // statement that runs longer holds its locks for too long to be a good 2PC branch.
 constexpr int64_t kDatabaseCallTimeoutMaxMs = 60'000;
+
+// TCC runs on the two-phase machine with its own operations and words.
+const protocol::TwoPhaseVocabulary& VocabularyOf(const std::string& protocol) {
+  return protocol == "tcc" ? tcc::TccVocabulary() : protocol::TwoPhaseCommitVocabulary();
+}
 
 }  // namespace
 
@@ -41,9 +47,10 @@ Result<engine::TransactionPlan> PlanBuilder::Build(const TransactionRequest& req
                                                    int64_t now_ms, int64_t now_unix_ms) const {
   auto plan = Assemble(request, now_unix_ms);
   if (!plan.ok()) return plan.status();
-  if (request.protocol == "2pc") {
+  if (request.protocol == "2pc" || request.protocol == "tcc") {
     plan->machine = std::make_unique<protocol::TwoPhaseCommit>(
-        static_cast<uint32_t>(request.branches.size()), now_ms + request.timeout_ms);
+        static_cast<uint32_t>(request.branches.size()), now_ms + request.timeout_ms,
+        VocabularyOf(request.protocol));
   } else if (request.protocol == "saga") {
     auto graph = SagaStepGraph(request);
     if (!graph.ok()) return graph.status();
@@ -100,8 +107,8 @@ Result<engine::TransactionPlan> PlanBuilder::Rebuild(const std::string& gid,
     plan->machine = std::make_unique<sagas::Saga>(std::move(machine).value());
     return plan;
   }
-  auto machine =
-      protocol::TwoPhaseCommit::Recover(static_cast<uint32_t>(request->branches.size()), records);
+  auto machine = protocol::TwoPhaseCommit::Recover(static_cast<uint32_t>(request->branches.size()),
+                                                   records, VocabularyOf(request->protocol));
   if (!machine.ok()) return machine.status();
   plan->machine = std::make_unique<protocol::TwoPhaseCommit>(std::move(machine).value());
   return plan;

@@ -11,14 +11,26 @@ namespace txc {
 // Dies here if `name` is the armed point and its count is reached.
 void CrashPoint(const char* name);
 
-// The names the coordinator uses (tests iterate over them).
+// The names the coordinator uses, per protocol (tests iterate over them). 2PC:
 inline constexpr const char* kCrashPoints[] = {
     "after_begin_durable",     // BEGIN is on disk, no participant was called yet
     "after_prepare_reply",     // a prepare has been answered, before the coordinator acts on it
-    "after_decision_durable",  // COMMIT/ABORT is on disk, phase 2 has not started
+    "after_decision_durable",  // the decision is on disk, phase 2 has not started
     "after_commit_reply",      // a branch acknowledged its commit, others may not have
     "after_abort_reply",       // a branch acknowledged its abort
     "before_end",              // every branch is done, END not yet written
+};
+
+// TCC: the same places, with TCC's operations.
+inline constexpr const char* kTccCrashPoints[] = {
+    "after_begin_durable", "after_try_reply",    "after_decision_durable",
+    "after_confirm_reply", "after_cancel_reply", "before_end",
+};
+
+// Sagas: after_decision_durable is the COMPENSATE decision.
+inline constexpr const char* kSagaCrashPoints[] = {
+    "after_begin_durable",    "after_action_reply", "after_decision_durable",
+    "after_compensate_reply", "before_end",
 };
 
 }  // namespace txc

@@ -8,6 +8,41 @@
 
 namespace txc::engine {
 
+namespace {
+
+// The crash point of a reply (coordinator/common/crash_point.h): any answer to a phase-1
+// operation (prepare, try: the decision depends on it), a successful one otherwise.
+const char* ReplyCrashPoint(participants::Op op, const participants::CallResult& result) {
+  using participants::Op;
+  switch (op) {
+    case Op::kPrepare:
+      return "after_prepare_reply";
+    case Op::kTry:
+      return "after_try_reply";
+    default:
+      break;
+  }
+  if (!result.ok()) return nullptr;
+  switch (op) {
+    case Op::kCommit:
+      return "after_commit_reply";
+    case Op::kAbort:
+      return "after_abort_reply";
+    case Op::kConfirm:
+      return "after_confirm_reply";
+    case Op::kCancel:
+      return "after_cancel_reply";
+    case Op::kAction:
+      return "after_action_reply";
+    case Op::kCompensate:
+      return "after_compensate_reply";
+    default:
+      return nullptr;
+  }
+}
+
+}  // namespace
+
 using participants::CallResult;
 using participants::Op;
 
@@ -421,9 +456,7 @@ void Engine::Call(const std::string& gid, uint32_t branch, Op op) {
       observer_->OnBranchCall(protocol, context.op, result.outcome, seconds);
     }
     Post([this, context, result] {
-      if (context.op == Op::kPrepare) CrashPoint("after_prepare_reply");
-      if (context.op == Op::kCommit && result.ok()) CrashPoint("after_commit_reply");
-      if (context.op == Op::kAbort && result.ok()) CrashPoint("after_abort_reply");
+      if (const char* point = ReplyCrashPoint(context.op, result)) CrashPoint(point);
       core_.OnReply(context.gid, context.branch_index, context.op, result);
       Refresh(context.gid);
     });

@@ -57,8 +57,14 @@ std::optional<BranchStatus> ParseBranchStatus(std::string_view name) {
 
 }  // namespace
 
-TwoPhaseCommit::TwoPhaseCommit(uint32_t branch_count, int64_t deadline_ms)
-    : deadline_ms_(deadline_ms), branches_(branch_count) {
+const TwoPhaseVocabulary& TwoPhaseCommitVocabulary() {
+  static const TwoPhaseVocabulary kTwoPhaseCommit;
+  return kTwoPhaseCommit;
+}
+
+TwoPhaseCommit::TwoPhaseCommit(uint32_t branch_count, int64_t deadline_ms,
+                               const TwoPhaseVocabulary& vocabulary)
+    : vocabulary_(&vocabulary), deadline_ms_(deadline_ms), branches_(branch_count) {
   TXC_CHECK(branch_count > 0, "a transaction has at least one branch");
 }
 
@@ -72,11 +78,12 @@ std::string TwoPhaseCommit::EncodeProgress(uint32_t branch, BranchStatus status)
 }
 
 Result<TwoPhaseCommit> TwoPhaseCommit::Recover(uint32_t branch_count,
-                                               const std::vector<log::LogRecord>& records) {
+                                               const std::vector<log::LogRecord>& records,
+                                               const TwoPhaseVocabulary& vocabulary) {
   if (records.empty() || records.front().type != RecordType::kBegin) {
     return Status::Corruption("2pc transaction without a BEGIN record");
   }
-  TwoPhaseCommit machine(branch_count, 0);
+  TwoPhaseCommit machine(branch_count, 0, vocabulary);
   for (const auto& record : records) {
     if (record.type == RecordType::kDecision) {
       const std::string_view body = record.body;
@@ -126,7 +133,8 @@ std::optional<Outcome> TwoPhaseCommit::outcome() const {
 BranchView TwoPhaseCommit::Branch(uint32_t index) const {
   TXC_CHECK(index < branches_.size(), "branch index in range");
   const BranchProgress& b = branches_[index];
-  return BranchView{BranchStatusName(b.status), b.attempts, b.last_error, b.needs_operator};
+  return BranchView{vocabulary_->branch_states[static_cast<size_t>(b.status)], b.attempts,
+                    b.last_error, b.needs_operator};
 }
 
 bool TwoPhaseCommit::AnyNeedsOperator() const {
@@ -136,8 +144,9 @@ bool TwoPhaseCommit::AnyNeedsOperator() const {
 
 Op TwoPhaseCommit::PhaseTwoOp() const {
   TXC_CHECK(decided(), "phase 2 exists only after the decision");
-  return state_ == TwoPhaseState::kCommitting || state_ == TwoPhaseState::kCommitted ? Op::kCommit
-                                                                                     : Op::kAbort;
+  return state_ == TwoPhaseState::kCommitting || state_ == TwoPhaseState::kCommitted
+             ? vocabulary_->commit
+             : vocabulary_->abort;
 }
 
 Ready TwoPhaseCommit::Start(int64_t now_ms) {
@@ -148,7 +157,7 @@ Ready TwoPhaseCommit::Start(int64_t now_ms) {
   if (now_ms >= deadline_ms_) {
     Decide(Outcome::kAborted, "the deadline passed before the first prepare", &ready);
   } else {
-    for (uint32_t b = 0; b < branches_.size(); ++b) Call(b, Op::kPrepare, &ready);
+    for (uint32_t b = 0; b < branches_.size(); ++b) Call(b, vocabulary_->vote, &ready);
     ready.deadline_at_ms = deadline_ms_;
   }
   CheckInvariants();
@@ -177,7 +186,7 @@ Ready TwoPhaseCommit::OnReply(uint32_t branch_index, Op op, const CallResult& re
   branch.in_flight = false;
   if (!result.ok()) branch.last_error = result.reason;
 
-  if (op == Op::kPrepare) {
+  if (op == vocabulary_->vote) {
     switch (result.outcome) {
       case CallOutcome::kOk:
         branch.status = BranchStatus::kPrepared;
@@ -203,7 +212,7 @@ Ready TwoPhaseCommit::OnReply(uint32_t branch_index, Op op, const CallResult& re
                        " voted: " + result.reason,
                    &ready);
           } else {
-            ScheduleRetry(branch_index, Op::kPrepare, false, &ready);
+            ScheduleRetry(branch_index, vocabulary_->vote, false, &ready);
           }
         }
         break;
@@ -222,7 +231,8 @@ Ready TwoPhaseCommit::OnReply(uint32_t branch_index, Op op, const CallResult& re
       case CallOutcome::kOk: {
         // A no vote's reason stays in last_error: it is why the transaction aborted.
         if (branch.status != BranchStatus::kRefused) branch.last_error.clear();
-        branch.status = op == Op::kCommit ? BranchStatus::kCommitted : BranchStatus::kAborted;
+        branch.status =
+            op == vocabulary_->commit ? BranchStatus::kCommitted : BranchStatus::kAborted;
         branch.needs_operator = false;
         ready.persist.push_back({RecordType::kProgress, EncodeProgress(branch_index, branch.status),
                                  Durability::kLazy});
@@ -258,7 +268,7 @@ Ready TwoPhaseCommit::OnRetryDue(uint32_t branch_index, uint64_t token, int64_t 
                  " voted: " + branch.last_error,
              &ready);
     } else {
-      Call(branch_index, Op::kPrepare, &ready);
+      Call(branch_index, vocabulary_->vote, &ready);
     }
   } else {
     CallPhaseTwo(branch_index, &ready);
@@ -314,7 +324,8 @@ void TwoPhaseCommit::CallPhaseTwo(uint32_t branch_index, Ready* ready) {
   const BranchProgress& branch = branches_[branch_index];
   if (branch.in_flight) return;
   const Op op = PhaseTwoOp();
-  const BranchStatus done = op == Op::kCommit ? BranchStatus::kCommitted : BranchStatus::kAborted;
+  const BranchStatus done =
+      op == vocabulary_->commit ? BranchStatus::kCommitted : BranchStatus::kAborted;
   if (branch.status == done) return;
   Call(branch_index, op, ready);
 }
@@ -338,7 +349,7 @@ void TwoPhaseCommit::ScheduleRetry(uint32_t branch_index, Op op, bool longest, R
 void TwoPhaseCommit::FinishIfDone(Ready* ready) {
   if (!decided() || finished()) return;
   const BranchStatus done =
-      PhaseTwoOp() == Op::kCommit ? BranchStatus::kCommitted : BranchStatus::kAborted;
+      PhaseTwoOp() == vocabulary_->commit ? BranchStatus::kCommitted : BranchStatus::kAborted;
   for (const auto& branch : branches_) {
     if (branch.status != done || branch.in_flight) return;
   }
@@ -353,14 +364,14 @@ void TwoPhaseCommit::CheckInvariants() const {
     // The negative space: what the decision rules out.
     if (state_ == TwoPhaseState::kAborting || state_ == TwoPhaseState::kAborted) {
       TXC_CHECK(branch.status != BranchStatus::kCommitted, "no branch commits under an abort");
-      TXC_CHECK(!branch.in_flight || branch.in_flight_op != Op::kCommit,
+      TXC_CHECK(!branch.in_flight || branch.in_flight_op != vocabulary_->commit,
                 "no commit is sent under an abort");
     }
     if (state_ == TwoPhaseState::kCommitting || state_ == TwoPhaseState::kCommitted) {
       TXC_CHECK(
           branch.status == BranchStatus::kPrepared || branch.status == BranchStatus::kCommitted,
           "under a commit every branch is prepared or committed");
-      TXC_CHECK(!branch.in_flight || branch.in_flight_op == Op::kCommit,
+      TXC_CHECK(!branch.in_flight || branch.in_flight_op == vocabulary_->commit,
                 "only commits are sent under a commit");
     }
     if (state_ == TwoPhaseState::kPreparing) {

@@ -11,6 +11,7 @@
 // after the prepare's reply, so a prepare that lands late cannot leave an orphan behind.
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -23,6 +24,22 @@
 #include "participants/participant.h"
 
 namespace txc::protocol {
+
+// The words of a two-phase protocol: 2PC's prepare/commit/abort, or TCC's try/confirm/cancel. TCC
+// is two-phase commit whose phases are business operations (tcc/tcc.h): the same machine runs
+// both, and only what it sends and how it names its states differ. Log records use the 2PC words
+// whatever the vocabulary, so the log format is one.
+struct TwoPhaseVocabulary {
+  participants::Op vote = participants::Op::kPrepare;
+  participants::Op commit = participants::Op::kCommit;
+  participants::Op abort = participants::Op::kAbort;
+  // Indexed by TwoPhaseState and by BranchStatus (below).
+  std::array<const char*, 5> states = {"preparing", "committing", "aborting", "committed",
+                                       "aborted"};
+  std::array<const char*, 5> branch_states = {"pending", "prepared", "refused", "committed",
+                                              "aborted"};
+};
+const TwoPhaseVocabulary& TwoPhaseCommitVocabulary();  // 2PC's own words
 
 enum class TwoPhaseState : uint8_t { kPreparing, kCommitting, kAborting, kCommitted, kAborted };
 const char* TwoPhaseStateName(TwoPhaseState state);  // "preparing", ... as in the API
@@ -49,11 +66,14 @@ struct BranchProgress {
 class TwoPhaseCommit final : public TransactionMachine {
  public:
   // A new transaction of `branch_count` branches whose phase 1 must end by `deadline_ms`.
-  TwoPhaseCommit(uint32_t branch_count, int64_t deadline_ms);
+  // `vocabulary` (static storage) says which operations it sends and how it names its states.
+  TwoPhaseCommit(uint32_t branch_count, int64_t deadline_ms,
+                 const TwoPhaseVocabulary& vocabulary = TwoPhaseCommitVocabulary());
 
   // Rebuilds a transaction from its log records (BEGIN first) after a restart.
-  static Result<TwoPhaseCommit> Recover(uint32_t branch_count,
-                                        const std::vector<log::LogRecord>& records);
+  static Result<TwoPhaseCommit> Recover(
+      uint32_t branch_count, const std::vector<log::LogRecord>& records,
+      const TwoPhaseVocabulary& vocabulary = TwoPhaseCommitVocabulary());
 
   Ready Start(int64_t now_ms) override;
   // After Recover: carry out the logged decision, or presume abort when there is none.
@@ -68,7 +88,9 @@ class TwoPhaseCommit final : public TransactionMachine {
   bool IsFinished() const override { return finished(); }
   bool IsDecided() const override { return decided(); }
   std::optional<Outcome> FinalOutcome() const override { return outcome(); }
-  std::string StateName() const override { return TwoPhaseStateName(state_); }
+  std::string StateName() const override {
+    return vocabulary_->states[static_cast<size_t>(state_)];
+  }
   std::string DecisionReason() const override { return decision_reason_; }
   uint32_t BranchCount() const override { return static_cast<uint32_t>(branches_.size()); }
   BranchView Branch(uint32_t index) const override;
@@ -96,6 +118,7 @@ class TwoPhaseCommit final : public TransactionMachine {
   void CheckInvariants() const;
   participants::Op PhaseTwoOp() const;
 
+  const TwoPhaseVocabulary* vocabulary_;
   TwoPhaseState state_ = TwoPhaseState::kPreparing;
   int64_t deadline_ms_ = 0;
   std::vector<BranchProgress> branches_;

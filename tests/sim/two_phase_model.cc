@@ -23,12 +23,12 @@ void TwoPhaseModel::Plan(const std::string& gid, std::mt19937_64& random,
 
 std::unique_ptr<protocol::TransactionMachine> TwoPhaseModel::NewMachine(const std::string& gid,
                                                                         int64_t deadline_ms) {
-  return std::make_unique<protocol::TwoPhaseCommit>(branches_.at(gid), deadline_ms);
+  return std::make_unique<protocol::TwoPhaseCommit>(branches_.at(gid), deadline_ms, vocabulary_);
 }
 
 Result<std::unique_ptr<protocol::TransactionMachine>> TwoPhaseModel::Recover(
     const std::string& gid, int64_t /*deadline_ms*/, const std::vector<log::LogRecord>& records) {
-  auto machine = protocol::TwoPhaseCommit::Recover(branches_.at(gid), records);
+  auto machine = protocol::TwoPhaseCommit::Recover(branches_.at(gid), records, vocabulary_);
   if (!machine.ok()) return machine.status();
   return std::unique_ptr<protocol::TransactionMachine>(
       std::make_unique<protocol::TwoPhaseCommit>(std::move(machine).value()));
@@ -37,40 +37,40 @@ Result<std::unique_ptr<protocol::TransactionMachine>> TwoPhaseModel::Recover(
 CallResult TwoPhaseModel::Deliver(const std::string& gid, uint32_t branch, Op op,
                                   std::vector<std::string>* violations) {
   Participant& p = participants_[{gid, branch}];
-  switch (op) {
-    case Op::kPrepare:
-      if (p.state == State::kNone) {
-        if (p.votes_no) {
-          p.state = State::kAborted;
-          return CallResult::Refused("vote no");
-        }
-        p.state = State::kPrepared;
-        return CallResult::Ok();
+  if (op == vocabulary_.vote) {
+    if (p.state == State::kNone) {
+      if (p.votes_no) {
+        p.state = State::kAborted;
+        return CallResult::Refused("vote no");
       }
-      if (p.state == State::kAborted) return CallResult::Refused("already aborted");
-      // Prepared, or a retransmitted prepare after the commit: answered as before.
+      p.state = State::kPrepared;
       return CallResult::Ok();
-    case Op::kCommit:
-      if (p.state == State::kPrepared || p.state == State::kCommitted) {
-        p.state = State::kCommitted;
-        return CallResult::Ok();
-      }
-      violations->push_back("commit of a branch that is not prepared at " + gid + "/" +
-                            std::to_string(branch));
-      return CallResult::Ok();
-    case Op::kAbort:
-      if (p.state == State::kCommitted) {
-        violations->push_back("abort of a committed branch at " + gid + "/" +
-                              std::to_string(branch));
-        return CallResult::Ok();
-      }
-      // Aborting what never prepared records the abort, so a late prepare is refused (what a
-      // database does once the session is gone, and what the barrier does for HTTP).
-      p.state = State::kAborted;
-      return CallResult::Ok();
-    default:
-      return CallResult::Permanent("not a 2pc operation");
+    }
+    if (p.state == State::kAborted) return CallResult::Refused("already aborted");
+    // Prepared, or a retransmitted prepare after the commit: answered as before.
+    return CallResult::Ok();
   }
+  if (op == vocabulary_.commit) {
+    if (p.state == State::kPrepared || p.state == State::kCommitted) {
+      p.state = State::kCommitted;
+      return CallResult::Ok();
+    }
+    violations->push_back("commit of a branch that is not prepared at " + gid + "/" +
+                          std::to_string(branch));
+    return CallResult::Ok();
+  }
+  if (op == vocabulary_.abort) {
+    if (p.state == State::kCommitted) {
+      violations->push_back("abort of a committed branch at " + gid + "/" + std::to_string(branch));
+      return CallResult::Ok();
+    }
+    // Aborting what never prepared records the abort, so a late prepare is refused (what a
+    // database does once the session is gone, and what the barrier does for HTTP).
+    p.state = State::kAborted;
+    return CallResult::Ok();
+  }
+  return CallResult::Permanent(std::string("not an operation of this protocol: ") +
+                               participants::OpName(op));
 }
 
 std::string TwoPhaseModel::Check(const std::string& gid,

@@ -142,7 +142,7 @@ TEST(TransactionRequestTest, EveryErrorNamesItsField) {
        "gid:"},
       {R"({"branches": []})", "protocol:"},
       {R"({"protocol": "xa", "branches": []})", "protocol:"},
-      {R"({"protocol": "tcc", "branches": []})", "protocol:"},
+      {R"({"protocol": "3pc", "branches": []})", "protocol:"},
       {R"({"protocol": "saga", "branches": [{"name": "a", "action": {"url": "http://127.0.0.1:1/a"}}]})",
        "branches[0].compensate:"},
       {R"({"protocol": "saga", "branches": [{"name": "a", "action": {"url": "http://127.0.0.1:1/a"},
