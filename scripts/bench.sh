@@ -4,12 +4,15 @@
 #
 #   scripts/bench.sh 2pc-db   [--seconds N] [--concurrency N] [other txc-bench 2pc-db options]
 #   scripts/bench.sh 2pc-http [--seconds N] [--concurrency N] [other txc-bench 2pc-http options]
+#   scripts/bench.sh saga-http [--seconds N] [--concurrency N] [other txc-bench saga-http options]
+#   scripts/bench.sh tcc-http [--seconds N] [--concurrency N] [other txc-bench tcc-http options]
 #   scripts/bench.sh log      [--seconds N] [other txc-bench log options]
 #
 #   2pc-db    throwaway PostgreSQL 15 and MariaDB 10.11 (scripts/dbs.sh), then txcoord on a free
 #             port with its log in the temporary directory and the two databases as resources
 #             `pg` and `my`; then txc-bench 2pc-db against all three
-#   2pc-http  txcoord (participants.allow http://127.0.0.1:*), then txc-bench 2pc-http (its
+#   2pc-http, saga-http, tcc-http
+#             txcoord (participants.allow http://127.0.0.1:*), then txc-bench with that scenario (its
 #             participants are served inside txc-bench)
 #   log       txc-bench log, its files in the temporary directory (no servers)
 #
@@ -33,7 +36,7 @@ die() {
   exit 1
 }
 usage() {
-  sed -n '2,22s/^# \{0,1\}//p' "${BASH_SOURCE[0]}"
+  sed -n '2,24s/^# \{0,1\}//p' "${BASH_SOURCE[0]}"
   exit "${1:-0}"
 }
 
@@ -41,7 +44,7 @@ usage() {
 readonly SCENARIO="$1"
 shift
 case "$SCENARIO" in
-  2pc-db | 2pc-http | log) ;;
+  2pc-db | 2pc-http | saga-http | tcc-http | log) ;;
   -h | --help) usage 0 ;;
   *)
     log "unknown scenario '$SCENARIO'"
@@ -204,7 +207,7 @@ case "$SCENARIO" in
     start_txcoord
     bench_args=(--url "$TXCOORD_URL" --pg "$PG_DSN" --mysql "$MYSQL_DSN")
     ;;
-  2pc-http)
+  2pc-http | saga-http | tcc-http)
     start_txcoord
     bench_args=(--url "$TXCOORD_URL")
     ;;
