@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# The shop demo: txcoord runs three sagas across the example order, payment and inventory services
-# (examples/shop/README.md), each service with a database of its own.
+# The shop demo: txcoord runs three sagas and two TCC transactions across the example order,
+# payment and inventory services (examples/shop/README.md), each with a database of its own.
 #
 #   scripts/demo.sh [--build-dir DIR] [--keep]
 #
@@ -10,8 +10,8 @@
 #      databases shop_order and shop_inventory (PostgreSQL) and shop_payment (MariaDB)
 #   3. txcoord and the three services on free loopback ports; accounts alice (100) and bob (10),
 #      item widget (stock 10)
-#   4. the sagas of examples/shop/sagas submitted with curl (wait: true), each transaction document
-#      printed; then the balances, the stock and the orders
+#   4. the sagas and TCC transactions of examples/shop/sagas submitted with curl (wait: true),
+#      each transaction document printed; then the balances, the stock and the orders
 #   5. checks of every outcome and final number: exit 1 when one is not as expected
 #
 # Everything it started is stopped however it ends; --keep keeps the temporary directory (the
@@ -207,7 +207,7 @@ call PUT "$PAYMENT_URL/accounts/bob" '{"balance": 10}' >/dev/null
 call PUT "$INVENTORY_URL/items/widget" '{"stock": 10}' >/dev/null
 echo "Seeded: alice 100, bob 10, widget stock 10."
 
-# --- 4. the sagas ------------------------------------------------------------------------------
+# --- 4. the sagas and TCC transactions ------------------------------------------------------------
 
 # A suffix that makes this run's gids and order ids new, so that the specs can be resubmitted to
 # a coordinator and services that keep their data.
@@ -251,6 +251,16 @@ submit order-parallel.json
 check "state" "$(field "$DOCUMENT" state)" succeeded
 check "outcome" "$(field "$DOCUMENT" outcome)" committed
 
+# TCC: funds frozen and stock reserved by the tries, then confirmed; or, when one try is refused,
+# everything released again.
+submit tcc-order-ok.json
+check "state" "$(field "$DOCUMENT" state)" confirmed
+check "outcome" "$(field "$DOCUMENT" outcome)" committed
+
+submit tcc-order-out-of-stock.json
+check "state" "$(field "$DOCUMENT" state)" cancelled
+check "outcome" "$(field "$DOCUMENT" outcome)" aborted
+
 # --- 5. what the services hold now -------------------------------------------------------------
 
 echo
@@ -262,9 +272,11 @@ orders="$(call GET "$ORDER_URL/orders")"
 printf '%s\n%s\n%s\n' "$alice" "$bob" "$widget"
 show "$orders"
 echo
-check "alice's balance (100 - 30 - 20)" "$(field "$alice" balance)" 50
+check "alice's balance (100 - 30 - 20 - 15 TCC)" "$(field "$alice" balance)" 35
+check "alice's frozen funds (TCC confirmed or cancelled)" "$(field "$alice" frozen)" 0
 check "bob's balance (refused, untouched)" "$(field "$bob" balance)" 10
-check "widget stock (10 - 2 - 1)" "$(field "$widget" stock)" 7
+check "widget stock (10 - 2 - 1 - 1 TCC)" "$(field "$widget" stock)" 6
+check "widget reserved (TCC confirmed or cancelled)" "$(field "$widget" reserved)" 0
 check "order ok-$RUN" "$(field "$(call GET "$ORDER_URL/orders/ok-$RUN")" status)" created
 check "order poor-$RUN (compensated)" \
   "$(field "$(call GET "$ORDER_URL/orders/poor-$RUN")" status)" cancelled
