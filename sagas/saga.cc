@@ -370,6 +370,35 @@ std::optional<Ready> Saga::OnOperatorAbort(int64_t /*now_ms*/) {
   return ready;
 }
 
+Result<Ready> Saga::OnOperatorResolve(uint32_t step, Outcome outcome, int64_t /*now_ms*/) {
+  TXC_CHECK(step < steps_.size(), "resolve of a step that does not exist");
+  if (state_ == SagaState::kRunning) {
+    return Status::FailedPrecondition(
+        "the saga is running forward: abort it to compensate, or wait for its steps");
+  }
+  if (IsFinished()) return Status::FailedPrecondition("the saga is finished");
+  if (outcome != Outcome::kAborted) {
+    return Status::FailedPrecondition(
+        "the saga is compensating: a step can only be resolved as aborted (undone by hand)");
+  }
+  StepProgress& progress = steps_[step];
+  if (!NeedsCompensation(step)) {
+    return Status::FailedPrecondition(std::string("the step needs no compensation (it is ") +
+                                      StepStatusName(progress.status) + ")");
+  }
+  progress.in_flight = false;
+  progress.awaiting_retry = false;
+  ++progress.retry_token;
+  progress.status = StepStatus::kCompensated;
+  progress.needs_operator = false;
+  Ready ready;
+  ready.persist.push_back(
+      {RecordType::kProgress, EncodeProgress(step, StepStatus::kCompensated), Durability::kForced});
+  CompensateWhatIsReady(&ready);
+  CheckInvariants();
+  return ready;
+}
+
 void Saga::DecideToCompensate(std::string reason, Ready* ready) {
   TXC_CHECK(state_ == SagaState::kRunning, "the decision to compensate is made once");
   state_ = SagaState::kCompensating;

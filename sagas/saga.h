@@ -13,8 +13,8 @@
 // A 409 is authoritative (participants are idempotent by Idempotency-Key, so a refused key did
 // nothing) and such a step is not compensated; any other failure (a timeout, a 5xx that may come
 // from a proxy while the service goes on, a 4xx) leaves the step compensated, which the barrier
-// makes harmless when the action never ran. An action still out when the decision is made gets no compensation until its
-// reply arrives, so a late action cannot land after its compensation.
+// makes harmless when the action never ran. An action still out when the decision is made gets no
+// compensation until its reply arrives, so a late action cannot land after its compensation.
 //
 // Transient failures of an action are retried with backoff until the deadline. Compensations are
 // retried until they succeed; one that is refused or fails permanently marks its step as needing
@@ -81,6 +81,10 @@ class Saga final : public protocol::TransactionMachine {
   protocol::Ready OnDeadline(int64_t now_ms) override;
   // Before the decision (state running) an operator's abort compensates; nullopt after.
   std::optional<protocol::Ready> OnOperatorAbort(int64_t now_ms) override;
+  // While compensating, an operator may settle a step whose compensation fails by undoing it by
+  // hand (outcome aborted); the steps before it are then compensated.
+  Result<protocol::Ready> OnOperatorResolve(uint32_t step, protocol::Outcome outcome,
+                                            int64_t now_ms) override;
 
   bool IsFinished() const override {
     return state_ == SagaState::kSucceeded || state_ == SagaState::kCompensated;

@@ -2,6 +2,7 @@
 
 #include <charconv>
 
+#include "coordinator/api/operator_request.h"
 #include "coordinator/common/check.h"
 #include "coordinator/server/http_message.h"
 
@@ -136,8 +137,21 @@ void AddTransactionRoutes(server::Router& router, TransactionRoutesContext conte
   });
   router.Add("POST", "/v1/transactions/{gid}/abort", [context](const Request& request) {
     const std::string gid = request.Param("gid");
-    Status aborted = context.engine->Abort(gid);
+    auto reason = ParseAbortReason(request.body);
+    if (!reason.ok()) return ErrorFor(reason.status());
+    Status aborted = context.engine->Abort(gid, request.principal, *reason);
     if (!aborted.ok()) return ErrorFor(aborted);
+    auto document = context.engine->Get(gid);
+    if (!document.ok()) return ErrorFor(document.status());
+    return DocumentResponse(200, *document, *context.engine);
+  });
+  router.Add("POST", "/v1/transactions/{gid}/resolve", [context](const Request& request) {
+    const std::string gid = request.Param("gid");
+    auto resolve = ParseResolveRequest(request.body);
+    if (!resolve.ok()) return ErrorFor(resolve.status());
+    Status resolved = context.engine->Resolve(gid, resolve->branch, resolve->outcome,
+                                              request.principal, resolve->reason);
+    if (!resolved.ok()) return ErrorFor(resolved);
     auto document = context.engine->Get(gid);
     if (!document.ok()) return ErrorFor(document.status());
     return DocumentResponse(200, *document, *context.engine);

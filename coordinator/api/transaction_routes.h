@@ -4,8 +4,11 @@
 //                                         (wait: true), 200 for an identical resubmission
 //   GET  /v1/transactions/{gid}           the document, or 404
 //   GET  /v1/transactions?state=&protocol=&stuck=&limit=&cursor=
-//   POST /v1/transactions/{gid}/abort     before the decision only (409 after)
+//   POST /v1/transactions/{gid}/abort     before the decision only (409 after); optional
+//                                         {"reason": "..."}, recorded with who
 //   POST /v1/transactions/{gid}/retry     run the pending step now
+//   POST /v1/transactions/{gid}/resolve   {"branch", "outcome", "reason"}: an operator settled a
+//                                         branch by hand; recorded in the log and the history
 //
 // Errors: 400 naming the field, 404, 409 conflict, 503 with Retry-After when at the in-flight
 // bound or when the log cannot take the transaction (counted in txc_requests_rejected_total).

@@ -1,5 +1,6 @@
 #include "coordinator/engine/engine.h"
 
+#include <algorithm>
 #include <chrono>
 #include <future>
 
@@ -260,6 +261,15 @@ Status Engine::Recover(const log::RecoveredLog& recovered, const PlanRebuilder& 
     entry.document.created_unix_ms = shared->created_unix_ms;
     entry.document.updated_unix_ms = now;
     entry.document.fingerprint = shared->fingerprint;
+    for (const auto& record : txn.records) {
+      if (record.type != log::RecordType::kOperator) continue;
+      auto action = DecodeOperatorAction(record.body);
+      if (!action.ok()) {
+        return Status::Corruption("an operator record of " + txn.gid + ": " +
+                                  action.status().message());
+      }
+      entry.document.history.push_back(std::move(action).value());
+    }
     documents_[txn.gid] = std::move(entry);
     ++active_;
     plans.push_back(std::move(shared));
@@ -336,25 +346,77 @@ std::vector<TransactionDocument> Engine::List(const ListFilter& filter,
   return page;
 }
 
-Status Engine::Abort(const std::string& gid) {
+Status Engine::Abort(const std::string& gid, const std::string& by, const std::string& reason) {
+  OperatorAction action;
+  action.at_unix_ms = clock_.NowUnixMs();
+  action.action = "abort";
+  action.by = by.empty() ? "anonymous" : by;
+  action.reason = reason;
   auto done = std::make_shared<std::promise<Status>>();
   auto result = done->get_future();
-  Post([this, gid, done] {
-    Status s = core_.Abort(gid);
-    if (s.ok()) Refresh(gid);
+  Post([this, gid, action, done] {
+    Status s = core_.Abort(gid, EncodeOperatorAction(action));
+    if (s.ok()) RecordOperatorAction(gid, action);
     done->set_value(s);
   });
   if (result.wait_for(std::chrono::seconds(30)) != std::future_status::ready) {
     return Status::Unavailable("the engine did not answer");
   }
-  Status s = result.get();
-  if (s.code() == StatusCode::kNotFound) {
+  return FinishedIsAConflict(gid, result.get());
+}
+
+Status Engine::Resolve(const std::string& gid, const std::string& branch, protocol::Outcome outcome,
+                       const std::string& by, const std::string& reason) {
+  OperatorAction action;
+  action.at_unix_ms = clock_.NowUnixMs();
+  action.action = "resolve";
+  action.by = by.empty() ? "anonymous" : by;
+  action.branch = branch;
+  action.outcome = protocol::OutcomeName(outcome);
+  action.reason = reason;
+  auto done = std::make_shared<std::promise<Status>>();
+  auto result = done->get_future();
+  Post([this, gid, action, outcome, done] {
+    auto runtime = runtimes_.find(gid);
+    if (runtime == runtimes_.end()) {
+      done->set_value(Status::NotFound("transaction " + gid + " is not active"));
+      return;
+    }
+    const auto& names = runtime->second.branch_names;
+    const auto named = std::find(names.begin(), names.end(), action.branch);
+    if (named == names.end()) {
+      done->set_value(Status::InvalidArgument("branch: transaction " + gid + " has no branch '" +
+                                              action.branch + "'"));
+      return;
+    }
+    const auto index = static_cast<uint32_t>(named - names.begin());
+    Status s = core_.Resolve(gid, index, outcome, EncodeOperatorAction(action));
+    if (s.ok()) RecordOperatorAction(gid, action);
+    done->set_value(s);
+  });
+  if (result.wait_for(std::chrono::seconds(30)) != std::future_status::ready) {
+    return Status::Unavailable("the engine did not answer");
+  }
+  return FinishedIsAConflict(gid, result.get());
+}
+
+Status Engine::FinishedIsAConflict(const std::string& gid, Status status) const {
+  if (status.code() == StatusCode::kNotFound) {
     std::lock_guard lock(documents_mu_);
     if (documents_.contains(gid)) {
       return Status::FailedPrecondition("transaction " + gid + " is finished");
     }
   }
-  return s;
+  return status;
+}
+
+void Engine::RecordOperatorAction(const std::string& gid, const OperatorAction& action) {
+  {
+    std::lock_guard lock(documents_mu_);
+    auto it = documents_.find(gid);
+    if (it != documents_.end()) it->second.document.history.push_back(action);
+  }
+  Refresh(gid);
 }
 
 Status Engine::RetryNow(const std::string& gid) {

@@ -120,8 +120,14 @@ class Engine final : private EngineEnvironment {
   // Documents in gid order after filter.after_gid; *next_cursor set when more follow.
   std::vector<TransactionDocument> List(const ListFilter& filter,
                                         std::optional<std::string>* next_cursor) const;
-  Status Abort(const std::string& gid);
+  // An operator's abort, recorded in the log and the document's history with who and why.
+  Status Abort(const std::string& gid, const std::string& by = "", const std::string& reason = "");
   Status RetryNow(const std::string& gid);
+  // An operator settles branch `branch` (its name) by hand as `outcome`, recorded in the log and
+  // the history with who and why. NotFound (no such transaction), InvalidArgument (no such
+  // branch), FailedPrecondition (finished, no decision yet, or against the decision).
+  Status Resolve(const std::string& gid, const std::string& branch, protocol::Outcome outcome,
+                 const std::string& by, const std::string& reason);
 
   // Whether gid has an unfinished transaction here (the in-doubt scan leaves those alone).
   bool IsActive(const std::string& gid) const;
@@ -178,6 +184,10 @@ class Engine final : private EngineEnvironment {
   void Stalled(const std::string& gid, const Status& why) override;
 
   void Post(std::function<void()> event);
+  // NotFound for a gid that is known but finished is a conflict (409), not a 404.
+  Status FinishedIsAConflict(const std::string& gid, Status status) const;
+  // Loop thread: the action goes into the document's history.
+  void RecordOperatorAction(const std::string& gid, const OperatorAction& action);
   void Loop();
   // After any event for gid: the document follows the machine.
   void Refresh(const std::string& gid);

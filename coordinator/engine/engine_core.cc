@@ -178,7 +178,18 @@ Status EngineCore::RetryNow(const std::string& gid) {
   return Status::Ok();
 }
 
-Status EngineCore::Abort(const std::string& gid) {
+namespace {
+
+// The operator's record goes first: the forced records after it make it durable with them.
+void PrependAudit(const std::string& audit_body, protocol::Ready* ready) {
+  if (audit_body.empty()) return;
+  ready->persist.insert(ready->persist.begin(),
+                        {log::RecordType::kOperator, audit_body, log::Durability::kLazy});
+}
+
+}  // namespace
+
+Status EngineCore::Abort(const std::string& gid, const std::string& audit_body) {
   auto it = txns_.find(gid);
   if (it == txns_.end()) return Status::NotFound("transaction " + gid + " is not active");
   Txn& txn = it->second;
@@ -187,7 +198,24 @@ Status EngineCore::Abort(const std::string& gid) {
     return Status::FailedPrecondition("transaction " + gid +
                                       " is past its decision and can no longer be aborted");
   }
+  TXC_CHECK(ready->HasForced(), "an abort forces its decision");
+  PrependAudit(audit_body, &*ready);
   Enqueue(gid, txn, std::move(*ready));
+  return Status::Ok();
+}
+
+Status EngineCore::Resolve(const std::string& gid, uint32_t branch, protocol::Outcome outcome,
+                           const std::string& audit_body) {
+  auto it = txns_.find(gid);
+  if (it == txns_.end()) return Status::NotFound("transaction " + gid + " is not active");
+  Txn& txn = it->second;
+  if (txn.stalled) return Status::Unavailable("transaction " + gid + " is stalled");
+  auto ready = txn.machine->OnOperatorResolve(branch, outcome, env_.NowMs());
+  if (!ready.ok()) return ready.status();
+  TXC_CHECK(ready->HasForced(), "a resolved branch's state is forced");
+  txn.retries_waiting.erase(branch);
+  PrependAudit(audit_body, &*ready);
+  Enqueue(gid, txn, std::move(ready).value());
   return Status::Ok();
 }
 

@@ -79,7 +79,12 @@ class EngineCore {
   // Retry every branch waiting for a backoff now (operator "retry").
   Status RetryNow(const std::string& gid);
   // Operator abort; FailedPrecondition after the decision, NotFound when not active.
-  Status Abort(const std::string& gid);
+  // `audit_body`, when given, is appended as an OPERATOR record ahead of what the abort writes.
+  Status Abort(const std::string& gid, const std::string& audit_body = "");
+  // An operator settled `branch` by hand (TransactionMachine::OnOperatorResolve); `audit_body`
+  // is appended as an OPERATOR record ahead of the branch's new state, which is forced.
+  Status Resolve(const std::string& gid, uint32_t branch, protocol::Outcome outcome,
+                 const std::string& audit_body);
 
   const protocol::TransactionMachine* Find(const std::string& gid) const;
   size_t active() const { return txns_.size(); }

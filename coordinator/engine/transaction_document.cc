@@ -35,6 +35,32 @@ std::string FormatUtcMillis(int64_t unix_ms) {
 
 namespace {
 
+Poco::JSON::Object::Ptr ActionToObject(const OperatorAction& a, bool for_summary) {
+  Poco::JSON::Object::Ptr object = new Poco::JSON::Object(Poco::JSON_PRESERVE_KEY_ORDER);
+  if (for_summary) {
+    object->set("at_unix_ms", a.at_unix_ms);
+  } else {
+    object->set("at", FormatUtcMillis(a.at_unix_ms));
+  }
+  object->set("action", a.action);
+  object->set("by", a.by);
+  if (!a.branch.empty()) object->set("branch", a.branch);
+  if (!a.outcome.empty()) object->set("outcome", a.outcome);
+  object->set("reason", a.reason);
+  return object;
+}
+
+OperatorAction ActionFromObject(const Poco::JSON::Object::Ptr& object) {
+  OperatorAction a;
+  a.at_unix_ms = object->getValue<int64_t>("at_unix_ms");
+  a.action = object->getValue<std::string>("action");
+  a.by = object->getValue<std::string>("by");
+  if (object->has("branch")) a.branch = object->getValue<std::string>("branch");
+  if (object->has("outcome")) a.outcome = object->getValue<std::string>("outcome");
+  a.reason = object->getValue<std::string>("reason");
+  return a;
+}
+
 Poco::JSON::Object::Ptr ToObject(const TransactionDocument& d, bool for_summary,
                                  int64_t now_unix_ms, int64_t stuck_after_ms) {
   Poco::JSON::Object::Ptr object = new Poco::JSON::Object(Poco::JSON_PRESERVE_KEY_ORDER);
@@ -64,6 +90,11 @@ Poco::JSON::Object::Ptr ToObject(const TransactionDocument& d, bool for_summary,
     branches->add(branch);
   }
   object->set("branches", branches);
+  if (!d.history.empty()) {
+    Poco::JSON::Array::Ptr history = new Poco::JSON::Array();
+    for (const auto& a : d.history) history->add(ActionToObject(a, for_summary));
+    object->set("history", history);
+  }
   return object;
 }
 
@@ -108,11 +139,32 @@ Result<TransactionDocument> DecodeSummary(const std::string& body) {
       branch.needs_operator = b->getValue<bool>("needs_operator");
       d.branches.push_back(std::move(branch));
     }
+    if (object->has("history")) {
+      auto history = object->getArray("history");
+      for (size_t i = 0; history && i < history->size(); ++i) {
+        d.history.push_back(ActionFromObject(history->getObject(static_cast<unsigned>(i))));
+      }
+    }
     return d;
   } catch (const Poco::Exception& e) {
     return Status::Corruption("transaction summary is not readable: " + e.displayText());
   } catch (const std::exception& e) {
     return Status::Corruption(std::string("transaction summary is not readable: ") + e.what());
+  }
+}
+
+std::string EncodeOperatorAction(const OperatorAction& action) {
+  return Stringify(ActionToObject(action, true));
+}
+
+Result<OperatorAction> DecodeOperatorAction(const std::string& body) {
+  try {
+    Poco::JSON::Parser parser;
+    return ActionFromObject(parser.parse(body).extract<Poco::JSON::Object::Ptr>());
+  } catch (const Poco::Exception& e) {
+    return Status::Corruption("operator record is not readable: " + e.displayText());
+  } catch (const std::exception& e) {
+    return Status::Corruption(std::string("operator record is not readable: ") + e.what());
   }
 }
 

@@ -21,6 +21,20 @@ struct BranchDocument {
   bool operator==(const BranchDocument&) const = default;
 };
 
+// What an operator did to a transaction (API.md "Operate"): recorded in the log (an OPERATOR
+// record, this in JSON) before it takes effect, and shown in the document's `history`.
+struct OperatorAction {
+  int64_t at_unix_ms = 0;
+  std::string action;   // "resolve" | "abort"
+  std::string by;       // the API token's name; "anonymous" without access control
+  std::string branch;   // resolve: the branch's name
+  std::string outcome;  // resolve: "committed" | "aborted"
+  std::string reason;   // in the operator's words
+  bool operator==(const OperatorAction&) const = default;
+};
+std::string EncodeOperatorAction(const OperatorAction& action);
+Result<OperatorAction> DecodeOperatorAction(const std::string& body);
+
 struct TransactionDocument {
   std::string gid;
   std::string protocol;  // saga | tcc | 2pc | 3pc
@@ -30,6 +44,7 @@ struct TransactionDocument {
   int64_t updated_unix_ms = 0;
   std::string decision_reason;  // why it aborted, when it did
   std::vector<BranchDocument> branches;
+  std::vector<OperatorAction> history;  // oldest first
   uint64_t fingerprint = 0;  // of the submitted spec: an identical resubmission matches it
 
   bool final() const { return outcome.has_value(); }

@@ -6,6 +6,7 @@
 #include <optional>
 #include <string>
 
+#include "coordinator/common/status.h"
 #include "coordinator/protocol/ready.h"
 #include "participants/participant.h"
 
@@ -31,6 +32,11 @@ class TransactionMachine {
   virtual Ready OnDeadline(int64_t now_ms) = 0;
   // An operator's abort; nullopt when the transaction is past its decision.
   virtual std::optional<Ready> OnOperatorAbort(int64_t now_ms) = 0;
+  // An operator settled `branch` by hand: its effect is `outcome` (committed, or undone) outside
+  // txc, and it is called no more. Only after the decision and only as the decision says;
+  // FailedPrecondition otherwise, in words. The Ready makes the branch's new state durable
+  // (forced) before anything follows from it.
+  virtual Result<Ready> OnOperatorResolve(uint32_t branch, Outcome outcome, int64_t now_ms) = 0;
 
   virtual bool IsFinished() const = 0;
   virtual bool IsDecided() const = 0;

@@ -301,6 +301,40 @@ std::optional<Ready> TwoPhaseCommit::OnOperatorAbort(int64_t /*now_ms*/) {
   return ready;
 }
 
+Result<Ready> TwoPhaseCommit::OnOperatorResolve(uint32_t branch_index, Outcome outcome,
+                                                int64_t /*now_ms*/) {
+  TXC_CHECK(branch_index < branches_.size(), "resolve of a branch that does not exist");
+  if (!decided()) {
+    return Status::FailedPrecondition(
+        "the transaction has no decision yet: abort it instead of resolving a branch");
+  }
+  const Outcome decision =
+      PhaseTwoOp() == vocabulary_->commit ? Outcome::kCommitted : Outcome::kAborted;
+  if (outcome != decision) {
+    return Status::FailedPrecondition(std::string("the decision is ") + OutcomeName(decision) +
+                                      ": a branch can only be resolved as " +
+                                      OutcomeName(decision));
+  }
+  BranchProgress& branch = branches_[branch_index];
+  const BranchStatus done =
+      decision == Outcome::kCommitted ? BranchStatus::kCommitted : BranchStatus::kAborted;
+  if (branch.status == done) {
+    return Status::FailedPrecondition(std::string("the branch is already ") +
+                                      vocabulary_->branch_states[static_cast<size_t>(done)]);
+  }
+  // Whatever is out or armed for this branch is void: a late reply is ignored as stale.
+  branch.in_flight = false;
+  ++branch.retry_token;
+  branch.status = done;
+  branch.needs_operator = false;
+  Ready ready;
+  ready.persist.push_back(
+      {RecordType::kProgress, EncodeProgress(branch_index, done), Durability::kForced});
+  FinishIfDone(&ready);
+  CheckInvariants();
+  return ready;
+}
+
 void TwoPhaseCommit::Decide(Outcome outcome, std::string reason, Ready* ready) {
   TXC_CHECK(!decided(), "a decision is made once");
   if (outcome == Outcome::kCommitted) {

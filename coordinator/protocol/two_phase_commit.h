@@ -84,6 +84,7 @@ class TwoPhaseCommit final : public TransactionMachine {
   Ready OnDeadline(int64_t now_ms) override;
   // An operator's abort: only before the decision (returns nullopt after it).
   std::optional<Ready> OnOperatorAbort(int64_t now_ms) override;
+  Result<Ready> OnOperatorResolve(uint32_t branch, Outcome outcome, int64_t now_ms) override;
 
   bool IsFinished() const override { return finished(); }
   bool IsDecided() const override { return decided(); }

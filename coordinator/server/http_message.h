@@ -19,6 +19,9 @@ struct Request {
   std::map<std::string, std::string> query;    // ?a=b&c=d (the last value of a repeated name)
   std::map<std::string, std::string> headers;  // names in lower case
   std::string body;                            // at most limits.max_body_bytes
+  // Who sent it: the name of its API token when access control is configured, "" otherwise.
+  // What an operator does is recorded with this name.
+  std::string principal;
 
   // The header's value, or nullptr. `name` in any case.
   const std::string* Header(std::string_view name) const;

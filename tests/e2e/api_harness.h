@@ -150,14 +150,17 @@ inline std::ostream& operator<<(std::ostream& out, const Reply& reply) {
   return out << reply.status << " " << reply.body;
 }
 
+// `headers` are sent besides Content-Type and Content-Length (e.g. Authorization).
 inline Reply Exchange(uint16_t port, const std::string& method, const std::string& path,
-                      const std::string& body, milliseconds timeout = 60s) {
+                      const std::string& body, milliseconds timeout = 60s,
+                      const std::map<std::string, std::string>& headers = {}) {
   Reply reply;
   try {
     Poco::Net::HTTPClientSession session("127.0.0.1", port);
     session.setTimeout(Poco::Timespan(static_cast<long>(timeout.count() / 1000),
                                       static_cast<long>(timeout.count() % 1000) * 1000));
     Poco::Net::HTTPRequest request(method, path, Poco::Net::HTTPMessage::HTTP_1_1);
+    for (const auto& [name, value] : headers) request.set(name, value);
     if (method != "GET") {
       request.setContentLength(static_cast<std::streamsize>(body.size()));
       if (!body.empty()) request.setContentType("application/json");
@@ -445,6 +448,7 @@ class Txcoord {
   uint16_t port() const { return port_; }
   bool Running() { return process_->Running(); }
   std::string Stderr() const { return ReadFileOrEmpty(process_->stderr_path()); }
+  std::string Stdout() const { return ReadFileOrEmpty(process_->stdout_path()); }
 
   ::testing::AssertionResult WaitReady() {
     const auto deadline = std::chrono::steady_clock::now() + kStartTimeout;

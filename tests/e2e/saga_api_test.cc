@@ -207,6 +207,100 @@ TEST_F(SagaApiTest, ARefusedCompensationNeedsAnOperatorAndRetryFinishesItOnceFix
   EXPECT_FALSE(Flag(document, "stuck"));
 }
 
+TEST_F(SagaApiTest, AnOperatorResolvesAStuckCompensationByHandAndItIsRecorded) {
+  StartTxcoord({{"TXC_STUCK_AFTER_MS", "600000"}});
+  Participant order("order", &journal_);
+  Participant payment("payment", &journal_);
+  Participant stock("stock", &journal_);
+  payment.Respond("compensate", 409, "refund refused");
+  stock.Respond("action", 409, "out of stock");
+  Spec spec = Saga("saga-resolve-1",
+                   {Step(order, "order"), Step(payment, "payment"), Step(stock, "stock")});
+  spec.wait = false;
+  spec.retry_max_ms = 60'000;
+  ASSERT_EQ(txc().Submit(spec).status, 202);
+  ASSERT_NE(txc().WaitForDocument(
+                "saga-resolve-1",
+                [](const Json& d) { return Flag(Branch(d, "payment"), "needs_operator"); },
+                "needed an operator"),
+            nullptr);
+  const std::string path = "/v1/transactions/saga-resolve-1/resolve";
+  // Bad bodies name the field; answers against the decision are conflicts.
+  Reply missing = txc().Post(path, R"({"branch":"payment","outcome":"aborted"})");
+  EXPECT_EQ(missing.status, 400) << missing;
+  EXPECT_THAT(missing.ErrorMessage(), HasSubstr("reason"));
+  Reply bad_outcome = txc().Post(path, R"({"branch":"payment","outcome":"maybe","reason":"x"})");
+  EXPECT_EQ(bad_outcome.status, 400) << bad_outcome;
+  EXPECT_THAT(bad_outcome.ErrorMessage(), HasSubstr("outcome"));
+  Reply unknown = txc().Post(path, R"({"branch":"nope","outcome":"aborted","reason":"x"})");
+  EXPECT_EQ(unknown.status, 400) << unknown;
+  EXPECT_THAT(unknown.ErrorMessage(), HasSubstr("branch"));
+  Reply against = txc().Post(path, R"({"branch":"payment","outcome":"committed","reason":"x"})");
+  EXPECT_EQ(against.status, 409) << against;
+  Reply not_needed = txc().Post(path, R"({"branch":"stock","outcome":"aborted","reason":"x"})");
+  EXPECT_EQ(not_needed.status, 409) << not_needed;
+  EXPECT_EQ(txc()
+                .Post("/v1/transactions/nope/resolve",
+                      R"({"branch":"a","outcome":"aborted","reason":"x"})")
+                .status,
+            404);
+  // The operator refunded by hand; the order step is then compensated by txcoord.
+  Reply resolved = txc().Post(
+      path, R"({"branch":"payment","outcome":"aborted","reason":"refunded by hand, ticket 42"})");
+  ASSERT_EQ(resolved.status, 200) << resolved;
+  Json document = txc().WaitFinal("saga-resolve-1", 10s);
+  ASSERT_NE(document, nullptr);
+  EXPECT_EQ(Text(document, "state"), "compensated");
+  EXPECT_EQ(Text(Branch(document, "payment"), "state"), "compensated");
+  EXPECT_EQ(order.Count("saga-resolve-1", "compensate"), 1u);
+  auto history = document->getArray("history");
+  ASSERT_TRUE(history);
+  ASSERT_EQ(history->size(), 1u);
+  Json entry = history->getObject(0);
+  EXPECT_EQ(Text(entry, "action"), "resolve");
+  EXPECT_EQ(Text(entry, "branch"), "payment");
+  EXPECT_EQ(Text(entry, "outcome"), "aborted");
+  EXPECT_EQ(Text(entry, "by"), "anonymous");
+  EXPECT_EQ(Text(entry, "reason"), "refunded by hand, ticket 42");
+  EXPECT_FALSE(Text(entry, "at").empty());
+  EXPECT_EQ(txc().Post(path, R"({"branch":"payment","outcome":"aborted","reason":"x"})").status,
+            409);
+  // The history is in the log: it survives a restart.
+  RestartTxcoord();
+  Json after = txc().Document("saga-resolve-1").json();
+  ASSERT_TRUE(after && after->has("history"));
+  EXPECT_EQ(Text(after->getArray("history")->getObject(0), "reason"),
+            "refunded by hand, ticket 42");
+}
+
+TEST_F(SagaApiTest, AnAbortRecordsItsReasonAndSurvivesARestartMidCompensation) {
+  StartTxcoord();
+  Participant order("order", &journal_);
+  Participant payment("payment", &journal_);
+  order.Respond("compensate", 503);
+  auto gate = payment.Block("action");
+  Spec spec = Saga("saga-abort-2", {Step(order, "order"), Step(payment, "payment")});
+  spec.wait = false;
+  ASSERT_EQ(txc().Submit(spec).status, 202);
+  ASSERT_TRUE(Eventually([&] { return payment.Count("saga-abort-2", "action") == 1; }, 10s));
+  Reply abort =
+      txc().Post("/v1/transactions/saga-abort-2/abort", R"({"reason":"customer cancelled"})");
+  ASSERT_EQ(abort.status, 200) << abort;
+  gate->Open();
+  ASSERT_TRUE(Eventually([&] { return order.Count("saga-abort-2", "compensate") >= 1; }, 10s));
+  txc_.reset();  // SIGKILL while order's compensation keeps failing
+  order.Respond("compensate", 200);
+  StartTxcoord(env_);
+  Json document = txc().WaitFinal("saga-abort-2");
+  ASSERT_NE(document, nullptr);
+  EXPECT_EQ(Text(document, "state"), "compensated");
+  EXPECT_EQ(Text(document, "reason"), "aborted by an operator");
+  auto history = document->getArray("history");
+  ASSERT_TRUE(history && history->size() == 1u);
+  EXPECT_EQ(Text(history->getObject(0), "action"), "abort");
+  EXPECT_EQ(Text(history->getObject(0), "reason"), "customer cancelled");
+}
+
 TEST_F(SagaApiTest, AbortWhileRunningCompensatesAndIs409OnceCompensating) {
   StartTxcoord();
   Participant order("order", &journal_);

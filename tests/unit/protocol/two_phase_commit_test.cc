@@ -269,3 +269,37 @@ TEST(TwoPhaseCommitTest, EveryReplyOrderOfThreeBranches) {
 
 }  // namespace
 }  // namespace txc::protocol
+
+namespace txc::protocol {
+namespace {
+
+TEST(TwoPhaseResolveTest, AnOperatorCommitsAStuckBranchByHandAndTheTransactionEnds) {
+  TwoPhaseCommit txn(2, 1000);
+  (void)txn.Start(0);
+  (void)txn.OnReply(0, Op::kPrepare, CallResult::Ok(), 1);
+  (void)txn.OnReply(1, Op::kPrepare, CallResult::Ok(), 2);
+  (void)txn.OnReply(0, Op::kCommit, CallResult::Ok(), 3);
+  Ready stuck = txn.OnReply(1, Op::kCommit, CallResult::Permanent("404"), 4);
+  ASSERT_TRUE(txn.Branch(1).needs_operator);
+  EXPECT_EQ(txn.OnOperatorResolve(1, Outcome::kAborted, 5).status().code(),
+            StatusCode::kFailedPrecondition);
+  EXPECT_EQ(txn.OnOperatorResolve(0, Outcome::kCommitted, 5).status().code(),
+            StatusCode::kFailedPrecondition);  // already committed
+  auto resolved = txn.OnOperatorResolve(1, Outcome::kCommitted, 5);
+  ASSERT_TRUE(resolved.ok()) << resolved.status().ToString();
+  EXPECT_TRUE(PersistsForced(*resolved, RecordType::kProgress));
+  ASSERT_TRUE(resolved->finished);
+  EXPECT_EQ(*resolved->finished, Outcome::kCommitted);
+  EXPECT_FALSE(txn.Branch(1).needs_operator);
+  EXPECT_TRUE(txn.OnRetryDue(1, stuck.retries[0].token, 60'000).calls.empty());
+}
+
+TEST(TwoPhaseResolveTest, RefusedBeforeTheDecision) {
+  TwoPhaseCommit txn(1, 1000);
+  (void)txn.Start(0);
+  EXPECT_EQ(txn.OnOperatorResolve(0, Outcome::kAborted, 1).status().code(),
+            StatusCode::kFailedPrecondition);
+}
+
+}  // namespace
+}  // namespace txc::protocol

@@ -362,3 +362,41 @@ TEST(SagaTest, DuplicateAndStaleRepliesAreIgnored) {
 
 }  // namespace
 }  // namespace txc::sagas
+
+namespace txc::sagas {
+namespace {
+
+TEST(SagaResolveTest, AnOperatorUndoesAStuckStepByHandAndTheStepsBeforeItFollow) {
+  Saga saga(Sequential(3), 1000);
+  (void)saga.Start(0);
+  (void)saga.OnReply(0, Op::kAction, CallResult::Ok(), 1);
+  (void)saga.OnReply(1, Op::kAction, CallResult::Ok(), 2);
+  (void)saga.OnReply(2, Op::kAction, CallResult::Refused("no"), 3);
+  Ready stuck = saga.OnReply(1, Op::kCompensate, CallResult::Refused("refund refused"), 4);
+  ASSERT_EQ(stuck.retries.size(), 1u);
+  EXPECT_EQ(saga.OnOperatorResolve(1, Outcome::kCommitted, 5).status().code(),
+            StatusCode::kFailedPrecondition);
+  auto resolved = saga.OnOperatorResolve(1, Outcome::kAborted, 5);
+  ASSERT_TRUE(resolved.ok()) << resolved.status().ToString();
+  ASSERT_NE(Find(*resolved, RecordType::kProgress), nullptr);
+  EXPECT_EQ(Find(*resolved, RecordType::kProgress)->body, "1 compensated");
+  EXPECT_EQ(Find(*resolved, RecordType::kProgress)->durability, Durability::kForced);
+  EXPECT_EQ(Called(*resolved, Op::kCompensate), (std::vector<uint32_t>{0}));
+  EXPECT_FALSE(saga.Branch(1).needs_operator);
+  // The armed retry of the resolved step is void now.
+  EXPECT_TRUE(saga.OnRetryDue(1, stuck.retries[0].token, 60'000).calls.empty());
+  EXPECT_TRUE(saga.OnReply(0, Op::kCompensate, CallResult::Ok(), 6).finished);
+}
+
+TEST(SagaResolveTest, RefusedWhileRunningAndForAStepThatNeedsNothing) {
+  Saga saga(Sequential(2), 1000);
+  (void)saga.Start(0);
+  EXPECT_EQ(saga.OnOperatorResolve(0, Outcome::kAborted, 1).status().code(),
+            StatusCode::kFailedPrecondition);
+  (void)saga.OnReply(0, Op::kAction, CallResult::Refused("no"), 2);
+  EXPECT_EQ(saga.OnOperatorResolve(1, Outcome::kAborted, 3).status().code(),
+            StatusCode::kFailedPrecondition);
+}
+
+}  // namespace
+}  // namespace txc::sagas
