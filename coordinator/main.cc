@@ -196,7 +196,7 @@ int Run(int argc, char** argv) {
   for (const config::ResourceConfig& resource : config.resources) {
     resource_names.push_back(resource.name);
   }
-  metrics::CoordinatorMetrics metrics(resource_names);
+  metrics::CoordinatorMetrics metrics(resource_names, config.node_id);
 
   log::FileLogOptions log_options;
   log_options.dir = config.log.dir;
@@ -257,6 +257,14 @@ int Run(int argc, char** argv) {
   engine_options.max_in_flight = config.limits.max_in_flight;
   engine_options.stuck_after_ms = static_cast<int64_t>(config.stuck_after_ms);
   engine_options.retention_finished_ms = static_cast<int64_t>(config.retention.finished_ms);
+  // One warning line per stuck transaction, carrying its gid (operators grep or alert on it).
+  engine_options.on_stuck = [&logger](const engine::TransactionDocument& document,
+                                      const std::string& why) {
+    logger.Warn("transaction_stuck", {{"gid", document.gid},
+                                      {"protocol", document.protocol},
+                                      {"state", document.state},
+                                      {"why", why}});
+  };
   engine::Engine engine(engine_options, *decision_log, SystemClock(), &engine_metrics);
 
   server::Readiness readiness(decision_log.get());

@@ -6,6 +6,7 @@
 #   scripts/bench.sh 2pc-http [--seconds N] [--concurrency N] [other txc-bench 2pc-http options]
 #   scripts/bench.sh saga-http [--seconds N] [--concurrency N] [other txc-bench saga-http options]
 #   scripts/bench.sh tcc-http [--seconds N] [--concurrency N] [other txc-bench tcc-http options]
+#   scripts/bench.sh barrier  [--seconds N] [--concurrency N] [other txc-bench barrier options]
 #   scripts/bench.sh log      [--seconds N] [other txc-bench log options]
 #
 #   2pc-db    throwaway PostgreSQL 15 and MariaDB 10.11 (scripts/dbs.sh), then txcoord on a free
@@ -14,6 +15,8 @@
 #   2pc-http, saga-http, tcc-http
 #             txcoord (participants.allow http://127.0.0.1:*), then txc-bench with that scenario (its
 #             participants are served inside txc-bench)
+#   barrier   the same throwaway PostgreSQL and MariaDB (no txcoord), then txc-bench barrier
+#             against both
 #   log       txc-bench log, its files in the temporary directory (no servers)
 #
 # Environment: TXC_BUILD_DIR  the build to run (default: build/, which is first brought up to
@@ -36,7 +39,7 @@ die() {
   exit 1
 }
 usage() {
-  sed -n '2,24s/^# \{0,1\}//p' "${BASH_SOURCE[0]}"
+  sed -n '2,27s/^# \{0,1\}//p' "${BASH_SOURCE[0]}"
   exit "${1:-0}"
 }
 
@@ -44,7 +47,7 @@ usage() {
 readonly SCENARIO="$1"
 shift
 case "$SCENARIO" in
-  2pc-db | 2pc-http | saga-http | tcc-http | log) ;;
+  2pc-db | 2pc-http | saga-http | tcc-http | barrier | log) ;;
   -h | --help) usage 0 ;;
   *)
     log "unknown scenario '$SCENARIO'"
@@ -80,7 +83,7 @@ readonly BUILD_DIR
 readonly TXCOORD="$BUILD_DIR/coordinator/txcoord"
 readonly BENCH="$BUILD_DIR/tools/txc-bench/txc-bench"
 [[ -x "$BENCH" ]] || die "$BENCH not found: build it (ninja -C $BUILD_DIR txc-bench)"
-if [[ "$SCENARIO" != log ]]; then
+if [[ "$SCENARIO" != log && "$SCENARIO" != barrier ]]; then
   [[ -x "$TXCOORD" ]] || die "$TXCOORD not found: build it (ninja -C $BUILD_DIR txcoord)"
   command -v curl >/dev/null || die "curl not found: run scripts/setup.sh"
 fi
@@ -196,20 +199,29 @@ start_txcoord() {
     "log in $RUN_DIR/txc-log)"
 }
 
+# start_dbs: starts the throwaway PostgreSQL and MariaDB servers; sets PG_DSN and MYSQL_DSN.
+start_dbs() {
+  DB_DIR="$RUN_DIR/dbs"
+  "$ROOT/scripts/dbs.sh" start "$DB_DIR"
+  PG_DSN="$(sed -n 's/^TXC_TEST_PG_DSN=//p' "$DB_DIR/env")"
+  MYSQL_DSN="$(sed -n 's/^TXC_TEST_MYSQL_DSN=//p' "$DB_DIR/env")"
+  [[ -n "$PG_DSN" && -n "$MYSQL_DSN" ]] || die "$DB_DIR/env lacks the DSNs"
+}
+
 bench_args=()
 case "$SCENARIO" in
   2pc-db)
-    DB_DIR="$RUN_DIR/dbs"
-    "$ROOT/scripts/dbs.sh" start "$DB_DIR"
-    PG_DSN="$(sed -n 's/^TXC_TEST_PG_DSN=//p' "$DB_DIR/env")"
-    MYSQL_DSN="$(sed -n 's/^TXC_TEST_MYSQL_DSN=//p' "$DB_DIR/env")"
-    [[ -n "$PG_DSN" && -n "$MYSQL_DSN" ]] || die "$DB_DIR/env lacks the DSNs"
+    start_dbs
     start_txcoord
     bench_args=(--url "$TXCOORD_URL" --pg "$PG_DSN" --mysql "$MYSQL_DSN")
     ;;
   2pc-http | saga-http | tcc-http)
     start_txcoord
     bench_args=(--url "$TXCOORD_URL")
+    ;;
+  barrier)
+    start_dbs
+    bench_args=(--pg "$PG_DSN" --mysql "$MYSQL_DSN")
     ;;
   log)
     bench_args=(--dir "$RUN_DIR/log")

@@ -38,14 +38,17 @@ Result<TransactionRequest> PlanBuilder::Parse(const std::string& body) const {
   return ParseTransactionRequest(body, context_);
 }
 
-std::string PlanBuilder::BeginBody(const TransactionRequest& request, int64_t created_unix_ms) {
+std::string PlanBuilder::BeginBody(const TransactionRequest& request, int64_t created_unix_ms,
+                                   const std::string& trace_id) {
   return "{\"created_unix_ms\":" + std::to_string(created_unix_ms) +
+         (trace_id.empty() ? "" : ",\"trace_id\":\"" + trace_id + "\"") +
          ",\"spec\":" + request.canonical_json + "}";
 }
 
 Result<engine::TransactionPlan> PlanBuilder::Build(const TransactionRequest& request,
-                                                   int64_t now_ms, int64_t now_unix_ms) const {
-  auto plan = Assemble(request, now_unix_ms);
+                                                   int64_t now_ms, int64_t now_unix_ms,
+                                                   const std::string& trace_id) const {
+  auto plan = Assemble(request, now_unix_ms, trace_id);
   if (!plan.ok()) return plan.status();
   if (request.protocol == "2pc" || request.protocol == "tcc") {
     plan->machine = std::make_unique<protocol::TwoPhaseCommit>(
@@ -70,11 +73,13 @@ Result<engine::TransactionPlan> PlanBuilder::Rebuild(const std::string& gid,
     return Status::Corruption("transaction " + gid + " has no BEGIN record");
   }
   int64_t created_unix_ms = 0;
+  std::string trace_id;
   std::string spec;
   try {
     Poco::JSON::Parser parser;
     auto begin = parser.parse(records.front().body).extract<Poco::JSON::Object::Ptr>();
     created_unix_ms = begin->getValue<int64_t>("created_unix_ms");
+    if (begin->has("trace_id")) trace_id = begin->getValue<std::string>("trace_id");
     std::ostringstream out;
     Poco::JSON::Stringifier::condense(begin->get("spec"), out);
     spec = out.str();
@@ -95,7 +100,7 @@ Result<engine::TransactionPlan> PlanBuilder::Rebuild(const std::string& gid,
   if (request->gid != gid) {
     return Status::Corruption("the BEGIN record of " + gid + " names gid " + request->gid);
   }
-  auto plan = Assemble(*request, created_unix_ms);
+  auto plan = Assemble(*request, created_unix_ms, trace_id);
   if (!plan.ok()) return plan.status();
   if (request->protocol == "saga") {
     auto graph = SagaStepGraph(*request);
@@ -115,12 +120,14 @@ Result<engine::TransactionPlan> PlanBuilder::Rebuild(const std::string& gid,
 }
 
 Result<engine::TransactionPlan> PlanBuilder::Assemble(const TransactionRequest& request,
-                                                      int64_t created_unix_ms) const {
+                                                      int64_t created_unix_ms,
+                                                      const std::string& trace_id) const {
   engine::TransactionPlan plan;
   plan.gid = request.gid;
   plan.protocol = request.protocol;
   plan.retry = engine::RetryPolicy{request.retry_initial_ms, request.retry_max_ms};
-  plan.begin_body = BeginBody(request, created_unix_ms);
+  plan.begin_body = BeginBody(request, created_unix_ms, trace_id);
+  plan.trace_id = trace_id;
   plan.fingerprint = request.fingerprint;
   plan.created_unix_ms = created_unix_ms;
   for (size_t i = 0; i < request.branches.size(); ++i) {

@@ -32,8 +32,10 @@ class PlanBuilder {
   Result<TransactionRequest> Parse(const std::string& body) const;
 
   // The plan of a new transaction; `now_ms` is engine time (monotonic), for the deadline.
+  // `trace_id`: the W3C trace-id its participant calls carry (32 lowercase hex digits), kept in
+  // BEGIN so that calls after a restart carry it too.
   Result<engine::TransactionPlan> Build(const TransactionRequest& request, int64_t now_ms,
-                                        int64_t now_unix_ms) const;
+                                        int64_t now_unix_ms, const std::string& trace_id) const;
 
   // The plan of a transaction found unfinished in the log (records[0] is its BEGIN). `now_ms`
   // (engine time) and `now_unix_ms` place its original deadline in this process's time.
@@ -41,12 +43,15 @@ class PlanBuilder {
                                           const std::vector<log::LogRecord>& records,
                                           int64_t now_ms, int64_t now_unix_ms) const;
 
-  // The BEGIN body for a request: {"created_unix_ms": ..., "spec": <canonical request>}.
-  static std::string BeginBody(const TransactionRequest& request, int64_t created_unix_ms);
+  // The BEGIN body for a request: {"created_unix_ms": ..., "trace_id": "...", "spec": <canonical
+  // request>}.
+  static std::string BeginBody(const TransactionRequest& request, int64_t created_unix_ms,
+                               const std::string& trace_id);
 
  private:
   Result<engine::TransactionPlan> Assemble(const TransactionRequest& request,
-                                           int64_t created_unix_ms) const;
+                                           int64_t created_unix_ms,
+                                           const std::string& trace_id) const;
 
   RequestContext context_;
   PlanResources resources_;

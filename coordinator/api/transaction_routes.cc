@@ -1,6 +1,8 @@
 #include "coordinator/api/transaction_routes.h"
 
 #include <charconv>
+#include <cstdio>
+#include <random>
 
 #include "coordinator/api/operator_request.h"
 #include "coordinator/common/check.h"
@@ -49,6 +51,30 @@ Response ErrorFor(const Status& status) {
   }
 }
 
+// The trace-id of the submitter's `traceparent` (W3C: 00-<32 hex>-<16 hex>-<2 hex>, trace-id
+// not all zeros), so the participants' calls join its trace; otherwise a new random one.
+std::string TraceIdOf(const Request& request) {
+  if (const std::string* header = request.Header("traceparent")) {
+    const std::string& t = *header;
+    auto hex = [&t](size_t from, size_t count) {
+      for (size_t i = from; i < from + count; ++i) {
+        const char c = t[i];
+        if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'))) return false;
+      }
+      return true;
+    };
+    if (t.size() == 55 && t.compare(0, 3, "00-") == 0 && t[35] == '-' && t[52] == '-' &&
+        hex(3, 32) && hex(36, 16) && hex(53, 2) && t.compare(3, 32, std::string(32, '0')) != 0) {
+      return t.substr(3, 32);
+    }
+  }
+  thread_local std::mt19937_64 random(std::random_device{}());
+  char id[33];
+  std::snprintf(id, sizeof(id), "%016llx%016llx", static_cast<unsigned long long>(random()),
+                static_cast<unsigned long long>(random()));
+  return id;
+}
+
 Response Submit(const TransactionRoutesContext& c, const Request& request) {
   if (c.ready && !c.ready()) {
     Response response = ErrorResponse(503, "not_ready", "txcoord is still recovering; try again");
@@ -59,7 +85,7 @@ Response Submit(const TransactionRoutesContext& c, const Request& request) {
   if (!parsed.ok()) return ErrorFor(parsed.status());
   const TransactionRequest& spec = *parsed;
   engine::Engine& engine = *c.engine;
-  auto plan = c.plans->Build(spec, engine.MonotonicMs(), engine.NowUnixMs());
+  auto plan = c.plans->Build(spec, engine.MonotonicMs(), engine.NowUnixMs(), TraceIdOf(request));
   if (!plan.ok()) return ErrorFor(plan.status());
   auto submitted = engine.Submit(std::move(plan).value());
   if (!submitted.ok()) {

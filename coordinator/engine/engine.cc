@@ -193,7 +193,7 @@ Result<Engine::SubmitResult> Engine::Submit(TransactionPlan plan) {
     runtime.branch_timeout_ms = p.branch_timeout_ms;
     runtime.participants = std::move(p.participants);
     runtime.started_ns = clock_.MonotonicNs();
-    runtime.trace_id = NewTraceId();
+    runtime.trace_id = p.trace_id.empty() ? NewTraceId() : p.trace_id;
     runtimes_[p.gid] = std::move(runtime);
     if (observer_ != nullptr) observer_->OnStarted(p.protocol);
     Status s = core_.Submit(p.gid, std::move(p.machine), std::move(p.begin_body), p.retry);
@@ -283,7 +283,7 @@ Status Engine::Recover(const log::RecoveredLog& recovered, const PlanRebuilder& 
       runtime.branch_timeout_ms = plan->branch_timeout_ms;
       runtime.participants = std::move(plan->participants);
       runtime.started_ns = clock_.MonotonicNs();
-      runtime.trace_id = NewTraceId();
+      runtime.trace_id = plan->trace_id.empty() ? NewTraceId() : plan->trace_id;
       runtimes_[plan->gid] = std::move(runtime);
       if (observer_ != nullptr) observer_->OnRecovered(plan->protocol);
       Status s = core_.Resume(plan->gid, std::move(plan->machine), plan->retry);
@@ -623,6 +623,7 @@ void Engine::Refresh(const std::string& gid) {
 void Engine::PurgeExpired() {
   const int64_t expire_before = clock_.NowUnixMs() - options_.retention_finished_ms;
   std::map<std::string, int64_t> stuck;
+  std::vector<TransactionDocument> newly_stuck;
   {
     std::lock_guard lock(documents_mu_);
     while (!finished_order_.empty()) {
@@ -636,13 +637,31 @@ void Engine::PurgeExpired() {
       finished_order_.pop_front();
     }
     const int64_t now = clock_.NowUnixMs();
-    for (const auto& [gid, entry] : documents_) {
+    for (auto& [gid, entry] : documents_) {
       if (!entry.document.final() && entry.document.Stuck(now, options_.stuck_after_ms)) {
         ++stuck[entry.document.protocol];
+        if (!entry.stuck_reported) {
+          entry.stuck_reported = true;
+          newly_stuck.push_back(entry.document);
+        }
       }
     }
   }
   if (observer_ != nullptr) observer_->OnStuckCount(stuck);
+  if (options_.on_stuck) {
+    for (const auto& document : newly_stuck) {
+      std::string why;
+      for (const auto& branch : document.branches) {
+        if (!branch.needs_operator) continue;
+        why += (why.empty() ? "" : "; ") + std::string("branch ") + branch.name +
+               " needs an operator: " + branch.last_error;
+      }
+      if (why.empty()) {
+        why = "not final after " + std::to_string(options_.stuck_after_ms) + " ms (stuck_after_ms)";
+      }
+      options_.on_stuck(document, why);
+    }
+  }
   timers_->At(NowMs() + kPurgeIntervalMs, [this] { Post([this] { PurgeExpired(); }); });
 }
 

@@ -45,6 +45,9 @@ struct EngineOptions {
   int64_t retention_finished_ms = 86'400'000;
   size_t finished_retained_max = 1'000'000;
   int64_t begin_wait_ms = 30'000;  // how long Submit waits for BEGIN to be durable
+  // Called once per transaction when it first counts as stuck (TransactionDocument::Stuck), from
+  // the engine's periodic sweep (every 10 s): txcoord logs one warning line for it.
+  std::function<void(const TransactionDocument& document, const std::string& why)> on_stuck;
 };
 
 // Everything the engine needs to run one transaction, built by a protocol's factory.
@@ -54,7 +57,10 @@ struct TransactionPlan {
   std::vector<std::string> branch_names;
   RetryPolicy retry;
   std::vector<int64_t> branch_timeout_ms;  // per branch: its calls' bound
-  std::string begin_body;    // the BEGIN record's body: enough to rebuild this plan after a crash
+  std::string begin_body;  // the BEGIN record's body: enough to rebuild this plan after a crash
+  // W3C trace-id (32 hex digits) the participants' traceparent carries: the submitter's, when
+  // its request had a traceparent; empty: a new one.
+  std::string trace_id;
   uint64_t fingerprint = 0;  // of the submitted spec
   int64_t created_unix_ms = 0;
   std::unique_ptr<protocol::TransactionMachine> machine;
@@ -163,6 +169,7 @@ class Engine final : private EngineEnvironment {
     bool failed = false;  // BEGIN could not be made durable
     Status failure;
     bool commit_decided = false;
+    bool stuck_reported = false;  // on_stuck was called for it
     // Request threads waiting on this transaction (BEGIN durable, final); made on first wait so
     // that a change wakes only those who wait for it.
     std::shared_ptr<std::condition_variable> waiters;

@@ -5,6 +5,8 @@
 #include <set>
 #include <sstream>
 
+#include "coordinator/metrics/process_metrics.h"
+
 namespace txc::metrics {
 namespace {
 
@@ -101,8 +103,10 @@ const prometheus::Histogram::BucketBoundaries& CoordinatorMetrics::LogCompaction
   return buckets;
 }
 
-CoordinatorMetrics::CoordinatorMetrics(const std::vector<std::string>& resource_names)
-    : registry_(std::make_shared<prometheus::Registry>()),
+CoordinatorMetrics::CoordinatorMetrics(const std::vector<std::string>& resource_names,
+                                       std::string node_id)
+    : node_id_(std::move(node_id)),
+      registry_(std::make_shared<prometheus::Registry>()),
       transactions_started_(BuildCounter()
                                 .Name("txc_transactions_started_total")
                                 .Help("Transactions whose BEGIN was made durable, by protocol.")
@@ -230,7 +234,11 @@ CoordinatorMetrics::~CoordinatorMetrics() = default;
 std::string CoordinatorMetrics::Serialize() const {
   prometheus::TextSerializer serializer;
   std::ostringstream out;
-  serializer.Serialize(out, registry_->Collect());
+  auto families = registry_->Collect();
+  for (auto& family : CollectProcessMetrics(TXC_VERSION, node_id_)) {
+    families.push_back(std::move(family));
+  }
+  serializer.Serialize(out, families);
   return out.str();
 }
 

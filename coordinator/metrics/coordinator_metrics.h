@@ -43,14 +43,17 @@ struct MetricLabelValues {
 
 class CoordinatorMetrics final : public log::LogObserver {
  public:
-  // `resource_names`: the configured database resources (txc_indoubt_resolved_total's label).
-  explicit CoordinatorMetrics(const std::vector<std::string>& resource_names = {});
+  // `resource_names`: the configured database resources (txc_indoubt_resolved_total's label);
+  // `node_id`: this coordinator's, for txc_build_info.
+  explicit CoordinatorMetrics(const std::vector<std::string>& resource_names = {},
+                              std::string node_id = "");
   ~CoordinatorMetrics() override;
 
   CoordinatorMetrics(const CoordinatorMetrics&) = delete;
   CoordinatorMetrics& operator=(const CoordinatorMetrics&) = delete;
 
-  // The whole registry in the Prometheus text exposition format (version 0.0.4).
+  // The whole registry, the process metrics and txc_build_info (process_metrics.h) in the
+  // Prometheus text exposition format (version 0.0.4).
   std::string Serialize() const;
 
   prometheus::Registry& registry() { return *registry_; }
@@ -100,6 +103,7 @@ class CoordinatorMetrics final : public log::LogObserver {
   static const prometheus::Histogram::BucketBoundaries& LogCompactionDurationBuckets();
 
  private:
+  std::string node_id_;
   std::shared_ptr<prometheus::Registry> registry_;
 
   prometheus::Family<prometheus::Counter>& transactions_started_;

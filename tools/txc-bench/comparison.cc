@@ -115,8 +115,8 @@ void PrintComparison(const ComparisonOptions& options, const ComparisonSide& bas
                     ratio >= options.target_ratio ? "met" : "NOT met");
       target = text;
     }
-    std::printf("ratio    txcoord/baseline %.2f%s; p50 latency x%.2f, p99 latency x%.2f\n", ratio,
-                target.c_str(),
+    std::printf("ratio    %s/%s %.2f%s; p50 latency x%.2f, p99 latency x%.2f\n",
+                txcoord.name.c_str(), baseline.name.c_str(), ratio, target.c_str(),
                 baseline_figures.p50_us > 0 ? txcoord_figures.p50_us / baseline_figures.p50_us : 0,
                 baseline_figures.p99_us > 0 ? txcoord_figures.p99_us / baseline_figures.p99_us : 0);
   }

@@ -1,7 +1,8 @@
 // A fair comparison of txcoord with a baseline that does the same work without it: both sides
 // run with the same concurrency and duration, alternately, in several rounds (odd rounds start
 // with the baseline, even rounds with txcoord, so neither side always runs on a warmer or a
-// quieter machine), and each side is summarised by the median of its rounds.
+// quieter machine), and each side is summarised by the median of its rounds. The same holds for
+// any two ways of doing the same work: `barrier` compares handlers without and with the barrier.
 #pragma once
 
 #include <cstdint>
@@ -51,7 +52,8 @@ bool RunComparison(const ComparisonOptions& options, const ComparisonSide& basel
                    const ComparisonSide& txcoord, SideFigures* baseline_figures,
                    SideFigures* txcoord_figures);
 
-// The medians of both sides and the ratio txcoord/baseline of their rates.
+// The medians of both sides and the ratio of their rates, txcoord's over the baseline's (named
+// by the sides' names: "ratio    txcoord/baseline 0.30").
 void PrintComparison(const ComparisonOptions& options, const ComparisonSide& baseline,
                      const ComparisonSide& txcoord, const SideFigures& baseline_figures,
                      const SideFigures& txcoord_figures);

@@ -3,8 +3,10 @@
 #include <string>
 #include <vector>
 
+#include "tools/txc-bench/barrier_bench.h"
 #include "tools/txc-bench/log_bench.h"
 #include "tools/txc-bench/saga_http_bench.h"
+#include "tools/txc-bench/tcc_http_bench.h"
 #include "tools/txc-bench/two_phase_db_bench.h"
 #include "tools/txc-bench/two_phase_http_bench.h"
 
@@ -19,9 +21,10 @@ void PrintUsage() {
       "        transactions. Options: --seconds N (per run, default 3), --dir DIR (default: a\n"
       "        fresh directory under ./var/bench), --writers 1,16,256, --finished N, --live N,\n"
       "        --skip-open\n"
-      "%s%s%s"
+      "%s%s%s%s%s"
       "Every scenario takes --help.\n",
-      txc::bench::TwoPhaseDbUsage(), txc::bench::TwoPhaseHttpUsage(), txc::bench::SagaHttpUsage());
+      txc::bench::TwoPhaseDbUsage(), txc::bench::TwoPhaseHttpUsage(), txc::bench::SagaHttpUsage(),
+      txc::bench::TccHttpUsage(), txc::bench::BarrierUsage());
 }
 
 }  // namespace
@@ -37,6 +40,8 @@ int main(int argc, char** argv) {
   if (scenario == "2pc-db") return txc::bench::RunTwoPhaseDbBench(args);
   if (scenario == "2pc-http") return txc::bench::RunTwoPhaseHttpBench(args);
   if (scenario == "saga-http") return txc::bench::RunSagaHttpBench(args);
+  if (scenario == "tcc-http") return txc::bench::RunTccHttpBench(args);
+  if (scenario == "barrier") return txc::bench::RunBarrierBench(args);
   std::fprintf(stderr, "txc-bench: unknown scenario '%s'\n", scenario.c_str());
   PrintUsage();
   return 2;

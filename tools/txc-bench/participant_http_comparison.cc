@@ -193,9 +193,10 @@ int RunParticipantHttpComparison(const ParticipantHttpScenario& scenario, const 
   auto count = [](uint64_t n) { return Thousands(static_cast<double>(n)); };
   std::printf(
       "check    participant calls: prepare %s, commit %s, abort %s, action %s, compensate %s, "
-      "other %s: %s\n",
+      "try %s, confirm %s, cancel %s, other %s: %s\n",
       count(counts.prepare).c_str(), count(counts.commit).c_str(), count(counts.abort).c_str(),
-      count(counts.action).c_str(), count(counts.compensate).c_str(), count(counts.other).c_str(),
+      count(counts.action).c_str(), count(counts.compensate).c_str(), count(counts.tcc_try).c_str(),
+      count(counts.confirm).c_str(), count(counts.cancel).c_str(), count(counts.other).c_str(),
       verdict.c_str());
   std::fflush(stdout);
   return balanced ? 0 : 1;

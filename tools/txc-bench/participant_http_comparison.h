@@ -1,8 +1,8 @@
-// The HTTP-participant scenarios (2pc-http, saga-http) share everything but the protocol: the
-// bench serves the participants itself (TrivialParticipantServer), the txcoord side submits one
-// transaction per operation (POST /v1/transactions, wait true) whose calls go to that server,
-// and the baseline side makes the same participant calls from the client, in order, on one
-// keep-alive connection per thread. Both sides run through RunComparison (comparison.h).
+// The HTTP-participant scenarios (2pc-http, saga-http, tcc-http) share everything but the
+// protocol: the bench serves the participants itself (TrivialParticipantServer), the txcoord side
+// submits one transaction per operation (POST /v1/transactions, wait true) whose calls go to that
+// server, and the baseline side makes the same participant calls from the client, in order, on
+// one keep-alive connection per thread. Both sides run through RunComparison (comparison.h).
 #pragma once
 
 #include <chrono>

@@ -40,7 +40,8 @@ ParticipantHttpScenario Scenario() {
   // compensated.
   scenario.check_counts = [](const TrivialParticipantServer::Counts& counts, std::string* verdict) {
     const bool balanced = counts.action % 2 == 0 && counts.compensate == 0 && counts.prepare == 0 &&
-                          counts.commit == 0 && counts.abort == 0 && counts.other == 0;
+                          counts.commit == 0 && counts.abort == 0 && counts.tcc_try == 0 &&
+                          counts.confirm == 0 && counts.cancel == 0 && counts.other == 0;
     *verdict = balanced ? "OK (two actions per saga, nothing compensated)" : "MISMATCH";
     return balanced;
   };

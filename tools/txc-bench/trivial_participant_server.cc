@@ -25,6 +25,9 @@ struct TrivialParticipantServer::State {
   std::atomic<uint64_t> abort{0};
   std::atomic<uint64_t> action{0};
   std::atomic<uint64_t> compensate{0};
+  std::atomic<uint64_t> tcc_try{0};
+  std::atomic<uint64_t> confirm{0};
+  std::atomic<uint64_t> cancel{0};
   std::atomic<uint64_t> other{0};
   std::unique_ptr<Poco::ThreadPool> pool;
   std::unique_ptr<Poco::Net::HTTPServer> server;
@@ -55,6 +58,12 @@ class OkHandler final : public Poco::Net::HTTPRequestHandler {
       ++state_->action;
     } else if (op == "compensate") {
       ++state_->compensate;
+    } else if (op == "try") {
+      ++state_->tcc_try;
+    } else if (op == "confirm") {
+      ++state_->confirm;
+    } else if (op == "cancel") {
+      ++state_->cancel;
     } else {
       ++state_->other;
     }
@@ -107,7 +116,8 @@ uint16_t TrivialParticipantServer::port() const { return state_->port; }
 
 TrivialParticipantServer::Counts TrivialParticipantServer::counts() const {
   return Counts{state_->prepare.load(), state_->commit.load(),     state_->abort.load(),
-                state_->action.load(),  state_->compensate.load(), state_->other.load()};
+                state_->action.load(),  state_->compensate.load(), state_->tcc_try.load(),
+                state_->confirm.load(), state_->cancel.load(),     state_->other.load()};
 }
 
 }  // namespace txc::bench

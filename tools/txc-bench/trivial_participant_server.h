@@ -1,14 +1,14 @@
 // TrivialParticipantServer: the bench's own HTTP participant, served in the bench process. It
-// does no work at all, so that a transaction (2PC, saga) over it costs only what the coordinator
-// (or the client doing 2PC by hand) and HTTP cost.
+// does no work at all, so that a transaction (2PC, saga, TCC) over it costs only what the
+// coordinator (or the client making the calls by hand) and HTTP cost.
 //
 //  - POCO HTTPServer on 127.0.0.1, on a free port; keep-alive with no request limit; one thread
 //    per connection (`threads` connections at once).
 //  - Every request: the body is read to its end, and the answer is 200 with `{}` and its
 //    Content-Length (without which keep-alive breaks).
 //  - Counts requests by the last segment of their path (`/b0/prepare` → prepare), so the bench
-//    can check afterwards that every prepare got its commit and nothing was aborted (2PC), or
-//    that no saga step was compensated.
+//    can check afterwards that every prepare got its commit and nothing was aborted (2PC), that
+//    no saga step was compensated, or that every try was confirmed and none cancelled (TCC).
 #pragma once
 
 #include <cstdint>
@@ -24,6 +24,9 @@ class TrivialParticipantServer {
     uint64_t abort = 0;
     uint64_t action = 0;  // saga steps
     uint64_t compensate = 0;
+    uint64_t tcc_try = 0;  // TCC's try (`try` is a keyword)
+    uint64_t confirm = 0;
+    uint64_t cancel = 0;
     uint64_t other = 0;
   };
 

@@ -5,7 +5,6 @@
 #include <cppconn/prepared_statement.h>
 #include <cppconn/resultset.h>
 #include <cppconn/statement.h>
-#include <mysql_driver.h>
 
 #include <atomic>
 #include <chrono>
@@ -14,12 +13,12 @@
 #include <memory>
 #include <optional>
 #include <pqxx/pqxx>
-#include <random>
 #include <string>
 #include <thread>
 
 #include "participants/database/xid.h"
 #include "participants/mysql/mysql_dsn.h"
+#include "tools/txc-bench/bench_db.h"
 #include "tools/txc-bench/bench_http.h"
 #include "tools/txc-bench/comparison.h"
 #include "tools/txc-bench/latency.h"
@@ -100,69 +99,6 @@ bool Parse(const std::vector<std::string>& args, Settings* settings, bool* help)
     return false;
   }
   return true;
-}
-
-// The first line of an exception's text (libpq's messages run over several lines).
-std::string FirstLine(const std::string& text) {
-  const size_t end = text.find('\n');
-  return end == std::string::npos ? text : text.substr(0, end);
-}
-
-std::string DescribeException(const std::exception& e) {
-  if (const auto* sql_error = dynamic_cast<const sql::SQLException*>(&e)) {
-    return "MariaDB error " + std::to_string(sql_error->getErrorCode()) + " (" +
-           sql_error->getSQLStateCStr() + "): " + FirstLine(e.what());
-  }
-  if (const auto* pg_error = dynamic_cast<const pqxx::sql_error*>(&e)) {
-    return "PostgreSQL error " + pg_error->sqlstate() + ": " + FirstLine(e.what());
-  }
-  return FirstLine(e.what());
-}
-
-// ---- connections ----------------------------------------------------------------------------
-
-sql::mysql::MySQL_Driver* MysqlDriver() {
-  // The first call is not thread-safe (shared/NOTES.md): made on the main thread before any
-  // worker starts.
-  static sql::mysql::MySQL_Driver* driver = sql::mysql::get_mysql_driver_instance();
-  return driver;
-}
-
-// Registers the current thread with the MySQL client library for as long as it lives.
-class MysqlThread {
- public:
-  MysqlThread() { MysqlDriver()->threadInit(); }
-  ~MysqlThread() { MysqlDriver()->threadEnd(); }
-  MysqlThread(const MysqlThread&) = delete;
-  MysqlThread& operator=(const MysqlThread&) = delete;
-};
-
-std::unique_ptr<sql::Connection> ConnectMysql(const participants::mysql::MysqlDsn& dsn) {
-  sql::ConnectOptionsMap options;
-  options["hostName"] = sql::SQLString(dsn.ConnectorHostName());
-  options["userName"] = sql::SQLString(dsn.user);
-  options["password"] = sql::SQLString(dsn.password);
-  if (!dsn.database.empty()) options["schema"] = sql::SQLString(dsn.database);
-  options["OPT_CONNECT_TIMEOUT"] = 10;
-  options["OPT_READ_TIMEOUT"] = 120;
-  options["OPT_WRITE_TIMEOUT"] = 120;
-  options["OPT_RECONNECT"] = false;  // a silent reconnect would lose the session's XA branch
-  options["OPT_CHARSET_NAME"] = sql::SQLString("utf8mb4");
-  return std::unique_ptr<sql::Connection>(MysqlDriver()->connect(options));
-}
-
-void MysqlExecute(sql::Connection& connection, const std::string& text) {
-  std::unique_ptr<sql::Statement> statement(connection.createStatement());
-  if (statement->execute(text)) std::unique_ptr<sql::ResultSet>(statement->getResultSet());
-}
-
-// libpq waits for an unresponsive server for ever unless told otherwise.
-std::string WithConnectTimeout(const std::string& dsn) {
-  if (dsn.find("connect_timeout") != std::string::npos) return dsn;
-  if (dsn.starts_with("postgresql://") || dsn.starts_with("postgres://")) {
-    return dsn + (dsn.find('?') == std::string::npos ? "?" : "&") + "connect_timeout=10";
-  }
-  return dsn + " connect_timeout=10";
 }
 
 // ---- the accounts ---------------------------------------------------------------------------
@@ -287,18 +223,6 @@ struct Shared {
   HttpEndpoint txcoord;
   std::string prefix;
   std::atomic<uint64_t> committed{0};  // transfers known committed on both databases
-};
-
-class AccountPicker {
- public:
-  AccountPicker(int index, int64_t accounts)
-      : random_(std::random_device{}() ^ (static_cast<uint64_t>(index) << 32)),
-        pick_(1, accounts) {}
-  int64_t Next() { return pick_(random_); }
-
- private:
-  std::mt19937_64 random_;
-  std::uniform_int_distribution<int64_t> pick_;
 };
 
 // The baseline: the client is its own coordinator, with one PostgreSQL and one MariaDB session

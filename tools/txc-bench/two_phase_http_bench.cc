@@ -39,7 +39,8 @@ ParticipantHttpScenario Scenario() {
   // branch; nothing was aborted.
   scenario.check_counts = [](const TrivialParticipantServer::Counts& counts, std::string* verdict) {
     const bool balanced = counts.prepare == counts.commit && counts.abort == 0 &&
-                          counts.action == 0 && counts.compensate == 0 && counts.other == 0;
+                          counts.action == 0 && counts.compensate == 0 && counts.tcc_try == 0 &&
+                          counts.confirm == 0 && counts.cancel == 0 && counts.other == 0;
     *verdict = balanced ? "OK (every prepare got its commit)" : "MISMATCH";
     return balanced;
   };
