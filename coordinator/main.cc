@@ -30,11 +30,13 @@
 #include "coordinator/metrics/coordinator_metrics.h"
 #include "coordinator/metrics/engine_metrics.h"
 #include "coordinator/recovery/in_doubt_scanner.h"
+#include "coordinator/server/access_control.h"
 #include "coordinator/server/http_server.h"
 #include "coordinator/server/operational_routes.h"
 #include "coordinator/server/readiness.h"
 #include "coordinator/server/router.h"
 #include "coordinator/server/structured_logger.h"
+#include "coordinator/ui/ui_routes.h"
 #include "participants/http/http_client_pool.h"
 #include "participants/http/target_allowlist.h"
 #include "participants/mysql/mysql_resource.h"
@@ -168,10 +170,11 @@ int Run(int argc, char** argv) {
     logger.Error("config_invalid", {{"error", loaded.status().message()}});
     return kExitUsage;
   }
+  const config::Config& config = loaded->config;
+  if (config.log_format == "json") logger.SetFormat(server::LogFormat::kJson);
   for (const std::string& warning : loaded->warnings) {
     logger.Warn("config_warning", {{"warning", warning}});
   }
-  const config::Config& config = loaded->config;
   if (line->print_config) {
     std::cout << config::RenderEffectiveConfig(config);
     return kExitOk;
@@ -257,13 +260,15 @@ int Run(int argc, char** argv) {
   engine_options.max_in_flight = config.limits.max_in_flight;
   engine_options.stuck_after_ms = static_cast<int64_t>(config.stuck_after_ms);
   engine_options.retention_finished_ms = static_cast<int64_t>(config.retention.finished_ms);
-  // One warning line per stuck transaction, carrying its gid (operators grep or alert on it).
-  engine_options.on_stuck = [&logger](const engine::TransactionDocument& document,
-                                      const std::string& why) {
-    logger.Warn("transaction_stuck", {{"gid", document.gid},
-                                      {"protocol", document.protocol},
-                                      {"state", document.state},
-                                      {"why", why}});
+  // The engine's events (stuck transactions, operator actions, stalls) go to the log with
+  // their gid.
+  engine_options.log = [&logger](const char* level, const char* event,
+                                 const engine::EngineOptions::LogFields& fields) {
+    const std::string_view name = level;
+    logger.Log(name == "error"  ? server::LogLevel::kError
+               : name == "warn" ? server::LogLevel::kWarn
+                                : server::LogLevel::kInfo,
+               event, fields);
   };
   engine::Engine engine(engine_options, *decision_log, SystemClock(), &engine_metrics);
 
@@ -288,6 +293,30 @@ int Run(int argc, char** argv) {
     metrics.requests_rejected().Add({{"reason", reason}}).Increment();
   };
   api::AddTransactionRoutes(router, std::move(routes));
+  ui::AddUiRoutes(router);  // the operator page; open under access control, its calls are not
+  // Access control (auth.tokens_file): API tokens with roles, checked before routing
+  // (coordinator/server/access_control.h). It must outlive the HTTP server, as the router does.
+  std::optional<server::AccessControl> access_control;
+  if (!config.auth.tokens_file.empty()) {
+    Result<server::TokenTable> tokens = server::TokenTable::Load(config.auth.tokens_file);
+    if (!tokens.ok()) {
+      logger.Error("config_invalid", {{"error", "auth.tokens_file: " + tokens.status().message()}});
+      decision_log->Close();
+      return kExitUsage;
+    }
+    server::AccessControlOptions access_options;
+    for (const char* reason : {"unauthorized", "forbidden"}) {
+      metrics.requests_rejected().Add({{"reason", reason}});  // every series from the start
+    }
+    access_options.count_rejection = [&metrics](const std::string& reason) {
+      metrics.requests_rejected().Add({{"reason", reason}}).Increment();
+    };
+    const size_t token_count = tokens->tokens().size();
+    access_control.emplace(std::move(tokens).value(), std::move(access_options));
+    router.SetGuard(access_control->AsGuard());
+    logger.Info("access_control_on", {{"tokens_file", config.auth.tokens_file},
+                                      {"tokens", std::to_string(token_count)}});
+  }
 
   server::HttpServerOptions http_options;
   http_options.host = config.listen.host;

@@ -22,6 +22,8 @@ readonly PACKAGES=(
   postgresql mariadb-server mariadb-client
   # promtool, to check metrics output and alert rules
   prometheus
+  # headless browser and its WebDriver, for the operator page's browser test
+  chromium chromium-driver
   # what the scripts call: ps (procps), setpriv/runuser (util-linux), curl
   procps util-linux curl ca-certificates
 )

@@ -235,6 +235,18 @@ std::vector<KeySpec> BuildKeys() {
                c.node_id = raw;
                return Status::Ok();
              }));
+  k.push_back(Scalar("log_format", "logfmt",
+                     "txcoord's own log on stderr, one line per event: logfmt (key=value) or "
+                     "json (one object per line). Either way each line names its event and a "
+                     "transaction's lines carry its gid.",
+                     [](Config& c, const std::string& raw) {
+                       if (raw != "logfmt" && raw != "json") {
+                         return Status::InvalidArgument("must be logfmt or json, got '" + raw +
+                                                        "'");
+                       }
+                       c.log_format = raw;
+                       return Status::Ok();
+                     }));
   k.push_back(Scalar("listen", "127.0.0.1:8080",
                      "host:port the HTTP API listens on ([::1]:8080 for IPv6; port 0 picks a free "
                      "port, logged at start).",
@@ -330,6 +342,14 @@ std::vector<KeySpec> BuildKeys() {
                      "On SIGTERM/SIGINT: how long in-flight requests may take to finish before "
                      "their connections are cut (0 to 600000).",
                      UnsignedSetter(&Config::shutdown_grace_ms, 0, 600'000)));
+  k.push_back(Scalar("auth.tokens_file", "\"\"",
+                     "API tokens: a file of `<role> <name> <token>` lines (roles read and "
+                     "operate), readable by its owner only (chmod 600). Empty: access control is "
+                     "off and every request is served. Tokens are never logged.",
+                     [](Config& c, const std::string& raw) {
+                       c.auth.tokens_file = raw;
+                       return Status::Ok();
+                     }));
   return k;
 }
 
@@ -788,6 +808,7 @@ std::string RenderEffectiveConfig(const Config& config) {
   YAML::Emitter out;
   out << YAML::BeginMap;
   out << YAML::Key << "node_id" << YAML::Value << config.node_id;
+  out << YAML::Key << "log_format" << YAML::Value << config.log_format;
   out << YAML::Key << "listen" << YAML::Value << config.listen.ToString();
   out << YAML::Key << "log" << YAML::Value << YAML::BeginMap;
   out << YAML::Key << "kind" << YAML::Value << config.log.kind;
@@ -827,6 +848,9 @@ std::string RenderEffectiveConfig(const Config& config) {
   out << YAML::Key << "request_timeout_ms" << YAML::Value << config.http.request_timeout_ms;
   out << YAML::EndMap;
   out << YAML::Key << "shutdown_grace_ms" << YAML::Value << config.shutdown_grace_ms;
+  out << YAML::Key << "auth" << YAML::Value << YAML::BeginMap;
+  out << YAML::Key << "tokens_file" << YAML::Value << YAML::DoubleQuoted << config.auth.tokens_file;
+  out << YAML::EndMap;
   out << YAML::EndMap;
   return std::string(out.c_str()) + "\n";
 }

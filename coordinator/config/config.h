@@ -69,8 +69,15 @@ struct HttpConfig {
   bool operator==(const HttpConfig&) const = default;
 };
 
+struct AuthConfig {
+  // The API token file (`<role> <name> <token>` per line); empty: access control is off.
+  std::string tokens_file;
+  bool operator==(const AuthConfig&) const = default;
+};
+
 struct Config {
   std::string node_id = "c1";
+  std::string log_format = "logfmt";  // txcoord's own log lines: logfmt | json
   ListenAddress listen;
   LogConfig log;
   uint64_t stuck_after_ms = 60'000;
@@ -80,6 +87,7 @@ struct Config {
   RetentionConfig retention;
   HttpConfig http;
   uint64_t shutdown_grace_ms = 10'000;
+  AuthConfig auth;
   bool operator==(const Config&) const = default;
 };
 

@@ -411,6 +411,15 @@ Status Engine::FinishedIsAConflict(const std::string& gid, Status status) const 
 }
 
 void Engine::RecordOperatorAction(const std::string& gid, const OperatorAction& action) {
+  if (options_.log) {
+    options_.log("info", "operator_action",
+                 {{"gid", gid},
+                  {"action", action.action},
+                  {"by", action.by},
+                  {"branch", action.branch},
+                  {"outcome", action.outcome},
+                  {"reason", action.reason}});
+  }
   {
     std::lock_guard lock(documents_mu_);
     auto it = documents_.find(gid);
@@ -582,7 +591,11 @@ void Engine::Finished(const std::string& gid, protocol::Outcome outcome) {
 }
 
 void Engine::Stalled(const std::string& gid, const Status& why) {
-  std::fprintf(stderr, "txc: transaction %s stalled: %s\n", gid.c_str(), why.ToString().c_str());
+  if (options_.log) {
+    options_.log("error", "transaction_stalled", {{"gid", gid}, {"error", why.ToString()}});
+  } else {
+    std::fprintf(stderr, "txc: transaction %s stalled: %s\n", gid.c_str(), why.ToString().c_str());
+  }
   std::lock_guard lock(documents_mu_);
   auto it = documents_.find(gid);
   if (it != documents_.end() && !it->second.begun) {
@@ -648,7 +661,7 @@ void Engine::PurgeExpired() {
     }
   }
   if (observer_ != nullptr) observer_->OnStuckCount(stuck);
-  if (options_.on_stuck) {
+  if (options_.log) {
     for (const auto& document : newly_stuck) {
       std::string why;
       for (const auto& branch : document.branches) {
@@ -659,7 +672,11 @@ void Engine::PurgeExpired() {
       if (why.empty()) {
         why = "not final after " + std::to_string(options_.stuck_after_ms) + " ms (stuck_after_ms)";
       }
-      options_.on_stuck(document, why);
+      options_.log("warn", "transaction_stuck",
+                   {{"gid", document.gid},
+                    {"protocol", document.protocol},
+                    {"state", document.state},
+                    {"why", why}});
     }
   }
   timers_->At(NowMs() + kPurgeIntervalMs, [this] { Post([this] { PurgeExpired(); }); });

@@ -45,9 +45,12 @@ struct EngineOptions {
   int64_t retention_finished_ms = 86'400'000;
   size_t finished_retained_max = 1'000'000;
   int64_t begin_wait_ms = 30'000;  // how long Submit waits for BEGIN to be durable
-  // Called once per transaction when it first counts as stuck (TransactionDocument::Stuck), from
-  // the engine's periodic sweep (every 10 s): txcoord logs one warning line for it.
-  std::function<void(const TransactionDocument& document, const std::string& why)> on_stuck;
+  // Where the engine's events go (txcoord: its structured log), each with the gid among its
+  // fields: `transaction_stuck` (warn, once per transaction, when it first counts as stuck in
+  // the sweep every 10 s), `operator_action` (info: an abort or resolve, who and why),
+  // `transaction_stalled` (error: the log refused its record). Unset: nowhere.
+  using LogFields = std::vector<std::pair<std::string, std::string>>;
+  std::function<void(const char* level, const char* event, const LogFields& fields)> log;
 };
 
 // Everything the engine needs to run one transaction, built by a protocol's factory.
@@ -169,7 +172,7 @@ class Engine final : private EngineEnvironment {
     bool failed = false;  // BEGIN could not be made durable
     Status failure;
     bool commit_decided = false;
-    bool stuck_reported = false;  // on_stuck was called for it
+    bool stuck_reported = false;  // its transaction_stuck line was logged
     // Request threads waiting on this transaction (BEGIN durable, final); made on first wait so
     // that a change wakes only those who wait for it.
     std::shared_ptr<std::condition_variable> waiters;

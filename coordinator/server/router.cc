@@ -79,7 +79,17 @@ std::string Router::AllowedMethods(const std::string& path) const {
   return allow;
 }
 
+void Router::SetGuard(Guard guard) {
+  TXC_CHECK(guard != nullptr, "a guard must be callable");
+  TXC_CHECK(guard_ == nullptr, "the router has a guard already");
+  guard_ = std::move(guard);
+}
+
 Response Router::Dispatch(Request request) const {
+  // Before matching, so that an unauthenticated client learns nothing about which routes exist.
+  if (guard_) {
+    if (std::optional<Response> refused = guard_(request)) return std::move(*refused);
+  }
   if (request.path.empty() || request.path.front() != '/') {
     return ErrorResponse(404, "not_found", "no route for path \"" + request.path + "\"");
   }

@@ -11,6 +11,7 @@
 
 #include <functional>
 #include <map>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -19,6 +20,10 @@
 namespace txc::server {
 
 using Handler = std::function<Response(const Request&)>;
+// Runs before routing: nullopt lets the request through (the guard may have filled in
+// Request::principal or removed headers no handler should see); a Response is sent instead of
+// routing. Access control (access_control.h) is one.
+using Guard = std::function<std::optional<Response>(Request& request)>;
 
 class Router {
  public:
@@ -26,8 +31,13 @@ class Router {
   // second route for the same method and pattern is a programmer error (TXC_CHECK).
   void Add(const std::string& method, const std::string& pattern, Handler handler);
 
-  // Matches the request's method and path, fills its params and runs the handler. When several
-  // patterns match, the one with more literal segments wins (`/v1/x/stats` before `/v1/x/{gid}`).
+  // Sets the one guard every request passes before it is routed (even to a 404). Set at start-up,
+  // before serving, like the routes.
+  void SetGuard(Guard guard);
+
+  // Runs the guard, then matches the request's method and path, fills its params and runs the
+  // handler. When several patterns match, the one with more literal segments wins (`/v1/x/stats`
+  // before `/v1/x/{gid}`).
   Response Dispatch(Request request) const;
 
   // The methods routed for `path`, sorted ("GET, POST"); empty when no pattern matches.
@@ -51,6 +61,7 @@ class Router {
                       std::map<std::string, std::string>* params);
 
   std::vector<Route> routes_;
+  Guard guard_;
 };
 
 }  // namespace txc::server

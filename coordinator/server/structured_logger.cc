@@ -17,11 +17,10 @@ bool NeedsQuotes(std::string_view value) {
   return false;
 }
 
-void AppendValue(std::string* line, std::string_view value) {
-  if (!NeedsQuotes(value)) {
-    line->append(value);
-    return;
-  }
+enum class Quoting { kLogfmt, kJson };
+
+// `value` quoted and escaped: logfmt escapes other control bytes as \xNN, JSON as \u00NN.
+void AppendQuoted(std::string* line, std::string_view value, Quoting quoting) {
   line->push_back('"');
   for (char c : value) {
     switch (c) {
@@ -43,7 +42,8 @@ void AppendValue(std::string* line, std::string_view value) {
       default:
         if (static_cast<unsigned char>(c) < 0x20) {
           char escaped[8];
-          std::snprintf(escaped, sizeof escaped, "\\x%02x", static_cast<unsigned char>(c));
+          std::snprintf(escaped, sizeof escaped, quoting == Quoting::kJson ? "\\u%04x" : "\\x%02x",
+                        static_cast<unsigned char>(c));
           line->append(escaped);
         } else {
           line->push_back(c);
@@ -51,6 +51,18 @@ void AppendValue(std::string* line, std::string_view value) {
     }
   }
   line->push_back('"');
+}
+
+void AppendValue(std::string* line, std::string_view value) {
+  if (NeedsQuotes(value)) {
+    AppendQuoted(line, value, Quoting::kLogfmt);
+  } else {
+    line->append(value);
+  }
+}
+
+void AppendJsonString(std::string* line, std::string_view value) {
+  AppendQuoted(line, value, Quoting::kJson);
 }
 
 }  // namespace
@@ -85,6 +97,25 @@ StructuredLogger::StructuredLogger(std::ostream& out, const Clock& clock)
 
 std::string StructuredLogger::FormatLine(LogLevel level, std::string_view event,
                                          std::initializer_list<Field> fields) const {
+  return FormatLine(level, event, std::vector<Field>(fields));
+}
+
+std::string StructuredLogger::FormatLine(LogLevel level, std::string_view event,
+                                         const std::vector<Field>& fields) const {
+  if (format_ == LogFormat::kJson) {
+    std::string line = "{\"ts\":\"" + FormatUtcMillis(clock_.NowUnixMs()) + "\",\"level\":\"";
+    line += LogLevelName(level);
+    line += "\",\"event\":";
+    AppendJsonString(&line, event);
+    for (const auto& [key, value] : fields) {
+      line.push_back(',');
+      AppendJsonString(&line, key);
+      line.push_back(':');
+      AppendJsonString(&line, value);
+    }
+    line.push_back('}');
+    return line;
+  }
   std::string line = "ts=" + FormatUtcMillis(clock_.NowUnixMs());
   line += " level=";
   line += LogLevelName(level);
@@ -101,7 +132,18 @@ std::string StructuredLogger::FormatLine(LogLevel level, std::string_view event,
 
 void StructuredLogger::Log(LogLevel level, std::string_view event,
                            std::initializer_list<Field> fields) {
-  std::string line = FormatLine(level, event, fields);
+  Write(FormatLine(level, event, fields));
+}
+
+void StructuredLogger::Log(LogLevel level, std::string_view event,
+                           const std::vector<std::pair<std::string, std::string>>& fields) {
+  std::vector<Field> views;
+  views.reserve(fields.size());
+  for (const auto& [key, value] : fields) views.emplace_back(key, value);
+  Write(FormatLine(level, event, views));
+}
+
+void StructuredLogger::Write(std::string line) {
   line.push_back('\n');
   std::lock_guard<std::mutex> lock(mutex_);
   out_ << line << std::flush;

@@ -474,13 +474,17 @@ class Txcoord {
     return process_->WaitForExit(kExitTimeout);
   }
 
+  // Headers sent with every request below, e.g. {{"Authorization", "Bearer ..."}} when access
+  // control is on.
+  void SetHeaders(std::map<std::string, std::string> headers) { headers_ = std::move(headers); }
+
   Reply Submit(const std::string& body) {
-    return Exchange(port_, "POST", "/v1/transactions", body);
+    return Exchange(port_, "POST", "/v1/transactions", body, 60s, headers_);
   }
   Reply Submit(const Spec& spec) { return Submit(spec.ToJson()); }
-  Reply Get(const std::string& path) { return Exchange(port_, "GET", path, ""); }
+  Reply Get(const std::string& path) { return Exchange(port_, "GET", path, "", 60s, headers_); }
   Reply Post(const std::string& path, const std::string& body = "") {
-    return Exchange(port_, "POST", path, body);
+    return Exchange(port_, "POST", path, body, 60s, headers_);
   }
   Reply Document(const std::string& gid) { return Get("/v1/transactions/" + gid); }
   std::string Metrics() { return Get("/metrics").body; }
@@ -510,6 +514,7 @@ class Txcoord {
  private:
   uint16_t port_;
   std::unique_ptr<ChildProcess> process_;
+  std::map<std::string, std::string> headers_;
 };
 
 // ---------------------------------------------------------------------------------------------

@@ -141,6 +141,59 @@ TEST_F(OperationsTest, AStuckTransactionIsInTheGaugeTheDocumentAndOneWarningLine
   EXPECT_EQ(LinesWith(log, {"transaction_stuck", "stuck-op-1", "needs an operator"}), 1) << log;
 }
 
+TEST_F(OperationsTest, WithLogFormatJsonEveryLineIsAJsonObjectAndOperatorActionsCarryTheGid) {
+  StartTxcoord({{"TXC_LOG_FORMAT", "json"}});
+  Participant a("a", &journal_);
+  auto gate = a.Block("action");
+  Spec spec = Of("saga", "json-log-1", {SagaStep(a, "a")});
+  spec.wait = false;
+  ASSERT_EQ(txc().Submit(spec).status, 202);
+  ASSERT_TRUE(Eventually([&] { return a.Count("json-log-1", "action") == 1; }, 10s));
+  ASSERT_EQ(txc().Post("/v1/transactions/json-log-1/abort", R"({"reason":"test"})").status, 200);
+  gate->Open();
+  ASSERT_NE(txc().WaitFinal("json-log-1"), nullptr);
+  std::istringstream lines(txc().Stderr());
+  int parsed = 0;
+  bool operator_line = false;
+  for (std::string line; std::getline(lines, line);) {
+    Json object = ParseObject(line);
+    ASSERT_NE(object, nullptr) << "not a JSON object: " << line;
+    EXPECT_FALSE(Text(object, "ts").empty()) << line;
+    EXPECT_FALSE(Text(object, "event").empty()) << line;
+    ++parsed;
+    if (Text(object, "event") == "operator_action") {
+      operator_line = true;
+      EXPECT_EQ(Text(object, "gid"), "json-log-1");
+      EXPECT_EQ(Text(object, "action"), "abort");
+      EXPECT_EQ(Text(object, "reason"), "test");
+    }
+  }
+  EXPECT_GE(parsed, 3);
+  EXPECT_TRUE(operator_line);
+}
+
+TEST_F(OperationsTest, InFlightGaugesAreRebuiltFromTheLogAfterARestart) {
+  StartTxcoord();
+  Participant a("a", &journal_);
+  a.Respond("action", 503);  // keeps the saga running across the restart
+  Spec spec = Of("saga", "gauge-1", {SagaStep(a, "a")});
+  spec.wait = false;
+  spec.timeout_ms = 120'000;
+  ASSERT_EQ(txc().Submit(spec).status, 202);
+  ASSERT_TRUE(Eventually([&] { return a.Count("gauge-1", "action") >= 1; }, 10s));
+  txc_.reset();  // SIGKILL
+  StartTxcoord(env_);
+  const std::string metrics = txc().Metrics();
+  EXPECT_EQ(MetricValue(metrics, "txc_transactions_in_flight",
+                        {{"protocol", "saga"}, {"state", "running"}}),
+            1);
+  EXPECT_EQ(MetricValue(metrics, "txc_recovered_transactions_total", {{"protocol", "saga"}}), 1);
+  a.Respond("action", 200);
+  ASSERT_EQ(txc().Post("/v1/transactions/gauge-1/retry").status, 200);
+  ASSERT_NE(txc().WaitFinal("gauge-1"), nullptr);
+  EXPECT_EQ(MetricValue(txc().Metrics(), "txc_transactions_in_flight", {{"protocol", "saga"}}), 0);
+}
+
 TEST_F(OperationsTest, ProcessMetricsAndBuildInfoAreExported) {
   StartTxcoord();
   const std::string metrics = txc().Metrics();

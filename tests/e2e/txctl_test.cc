@@ -1,7 +1,7 @@
-// txctl submit and get against the real txcoord: txcoord runs as a process on a free loopback
-// port with its own log directory; the HTTP participants of the 2pc transactions are one
-// TestHttpServer inside this process; txctl runs as a process per command, and the test reads
-// its exit code, stdout and stderr.
+// txctl against the real txcoord (submit, get, list, retry, abort, resolve, API tokens): txcoord
+// runs as a process on a free loopback port with its own log directory; the HTTP participants of
+// the 2pc transactions are one TestHttpServer inside this process; txctl runs as a process per
+// command, and the test reads its exit code, stdout and stderr.
 #include <Poco/Exception.h>
 #include <Poco/JSON/Array.h>
 #include <Poco/JSON/Object.h>
@@ -14,8 +14,11 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <chrono>
 #include <fstream>
+#include <functional>
+#include <iterator>
 #include <map>
 #include <memory>
 #include <optional>
@@ -23,6 +26,7 @@
 #include <sstream>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include "tests/support/process.h"
@@ -111,8 +115,9 @@ std::string HeaderValue(const std::string& table, const std::string& label) {
   return "";
 }
 
-// The branch rows of a txctl table, each split at its column boundaries as the NAME... header
-// line sets them; empty when there is no such header.
+// The branch rows of a txctl table (up to the blank line before its history, if any), each split
+// at its column boundaries as the NAME... header line sets them; empty when there is no such
+// header.
 std::vector<std::vector<std::string>> BranchRows(const std::string& table) {
   const std::vector<std::string> lines = Lines(table);
   size_t header = 0;
@@ -123,7 +128,7 @@ std::vector<std::vector<std::string>> BranchRows(const std::string& table) {
     starts.push_back(lines[header].find(column));
   }
   std::vector<std::vector<std::string>> rows;
-  for (size_t i = header + 1; i < lines.size(); ++i) {
+  for (size_t i = header + 1; i < lines.size() && !lines[i].empty(); ++i) {
     std::vector<std::string> cells;
     for (size_t c = 0; c < starts.size(); ++c) {
       const std::string& line = lines[i];
@@ -139,6 +144,64 @@ std::vector<std::vector<std::string>> BranchRows(const std::string& table) {
     rows.push_back(cells);
   }
   return rows;
+}
+
+// The cells of a `txctl list` table row (cells are two or more blanks apart), by the first cell.
+std::vector<std::string> ListRow(const std::string& table, const std::string& gid) {
+  for (const std::string& line : Lines(table)) {
+    if (line.rfind(gid + " ", 0) != 0) continue;
+    std::vector<std::string> cells;
+    size_t i = 0;
+    while (i < line.size()) {
+      size_t end = line.find("  ", i);
+      if (end == std::string::npos) end = line.size();
+      cells.push_back(line.substr(i, end - i));
+      i = line.find_first_not_of(' ', end);
+      if (i == std::string::npos) break;
+    }
+    return cells;
+  }
+  return {};
+}
+
+// The gids of the rows of a `txctl list` table, in order.
+std::vector<std::string> ListedGids(const std::string& table) {
+  std::vector<std::string> gids;
+  for (const std::string& line : Lines(table)) {
+    if (line.empty() || line.rfind("GID ", 0) == 0) continue;
+    gids.push_back(line.substr(0, line.find(' ')));
+  }
+  return gids;
+}
+
+// The gids of `-o json` list output.
+std::vector<std::string> JsonGids(const std::string& json) {
+  std::vector<std::string> gids;
+  const Json page = ParseObject(json);
+  if (!page || !page->has("transactions")) return gids;
+  const auto transactions = page->getArray("transactions");
+  for (unsigned i = 0; i < transactions->size(); ++i) {
+    gids.push_back(transactions->getObject(i)->getValue<std::string>("gid"));
+  }
+  return gids;
+}
+
+// GET path with an optional bearer token: (status, body); status 0 when no answer came.
+std::pair<int, std::string> HttpGet(uint16_t port, const std::string& path,
+                                    const std::string& token = "") {
+  try {
+    Poco::Net::HTTPClientSession session("127.0.0.1", port);
+    session.setTimeout(Poco::Timespan(10, 0));
+    Poco::Net::HTTPRequest request("GET", path, Poco::Net::HTTPMessage::HTTP_1_1);
+    if (!token.empty()) request.set("Authorization", "Bearer " + token);
+    session.sendRequest(request);
+    Poco::Net::HTTPResponse response;
+    std::istream& in = session.receiveResponse(response);
+    std::string body((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    return {static_cast<int>(response.getStatus()), body};
+  } catch (const Poco::Exception&) {
+    return {0, ""};
+  }
 }
 
 class TxctlTest : public ::testing::Test {
@@ -225,8 +288,58 @@ class TxctlTest : public ::testing::Test {
     return path;
   }
 
-  // A 2pc submission with two HTTP branches on the participant server.
-  static std::string Submission(const std::string& gid, std::optional<bool> wait) {
+  // Polls the document of gid until `done` holds; nullptr (and a failure) when it never does.
+  static Json WaitForDocument(const std::string& gid, const std::function<bool(const Json&)>& done,
+                              const std::string& what, const std::string& token = "",
+                              uint16_t port = 0) {
+    const auto deadline = std::chrono::steady_clock::now() + 30s;
+    std::pair<int, std::string> last;
+    while (std::chrono::steady_clock::now() < deadline) {
+      last = HttpGet(port == 0 ? port_ : port, "/v1/transactions/" + gid, token);
+      if (last.first == 200) {
+        const Json document = ParseObject(last.second);
+        if (document && done(document)) return document;
+      }
+      std::this_thread::sleep_for(20ms);
+    }
+    ADD_FAILURE() << "transaction " << gid << " never " << what << "; last answer: " << last.first
+                  << " " << last.second;
+    return nullptr;
+  }
+
+  static bool BranchNeedsOperator(const Json& document, const std::string& branch) {
+    const auto branches = document->getArray("branches");
+    for (unsigned i = 0; branches && i < branches->size(); ++i) {
+      const Json b = branches->getObject(i);
+      if (b->getValue<std::string>("name") == branch) {
+        return b->has("needs_operator") && b->getValue<bool>("needs_operator");
+      }
+    }
+    return false;
+  }
+
+  static bool IsFinal(const Json& document) {
+    return document->has("outcome") && !document->isNull("outcome");
+  }
+
+  // Commits of payment-service answer 404 (a permanent error in phase 2: the branch needs an
+  // operator) until *fixed; everything else 200.
+  static void BreakPaymentCommits(std::shared_ptr<std::atomic<bool>> fixed) {
+    participant_->SetHandler([fixed](const CapturedRequest& request) {
+      Answer answer;
+      if (request.Header("Txc-Op") == "commit" &&
+          request.Header("Txc-Branch") == "payment-service" && !fixed->load()) {
+        answer.status = 404;
+        answer.body = "no such endpoint";
+      }
+      return answer;
+    });
+  }
+
+  // A 2pc submission with two HTTP branches on the participant server. `retry_max_ms`: the
+  // longest backoff, at which a branch that needs an operator is retried by itself.
+  static std::string Submission(const std::string& gid, std::optional<bool> wait,
+                                int64_t retry_max_ms = 200) {
     auto branch = [](const std::string& name) {
       const std::string base = participant_->Url("/" + name + "/");
       return "{\"name\":\"" + name + "\",\"prepare\":{\"url\":\"" + base +
@@ -235,8 +348,8 @@ class TxctlTest : public ::testing::Test {
     };
     std::string json = "{\"gid\":\"" + gid + "\",\"protocol\":\"2pc\",\"timeout_ms\":20000,";
     if (wait) json += std::string("\"wait\":") + (*wait ? "true" : "false") + ",";
-    json += "\"retry\":{\"initial_ms\":20,\"max_ms\":200},\"branches\":[" + branch("order") + "," +
-            branch("payment-service") + "]}";
+    json += "\"retry\":{\"initial_ms\":20,\"max_ms\":" + std::to_string(retry_max_ms) +
+            "},\"branches\":[" + branch("order") + "," + branch("payment-service") + "]}";
     return json;
   }
 
@@ -451,7 +564,21 @@ TEST_F(TxctlTest, UsageErrorsNameWhatIsWrong) {
       {{"get", "g", "-o", "yaml"}, "table or json"},
       {{"get", "g", "-o"}, "-o needs a value"},
       {{"get", "g", "--wait"}, "--wait applies to submit only"},
-      {{"health", "-o", "json"}, "-o/--output applies to submit and get"},
+      {{"health", "-o", "json"}, "-o/--output applies to submit, get, list"},
+      {{"retry"}, "retry needs GID"},
+      {{"abort", "a", "b"}, "'b'"},
+      {{"list", "x"}, "unexpected argument 'x'"},
+      {{"list", "--limit", "0"}, "--limit must be a positive integer, got '0'"},
+      {{"list", "--limit", "ten"}, "--limit must be a positive integer"},
+      {{"get", "g", "--stuck"}, "--stuck applies to list only, not to get"},
+      {{"retry", "g", "--all"}, "--all applies to list only"},
+      {{"list", "--branch", "b"}, "--branch applies to resolve only"},
+      {{"retry", "g", "--reason", "why"}, "--reason applies to resolve and abort only"},
+      {{"resolve", "g"}, "resolve needs --branch NAME"},
+      {{"resolve", "g", "--branch", "b"}, "resolve needs --outcome committed|aborted"},
+      {{"resolve", "g", "--branch", "b", "--outcome", "aborted"}, "resolve needs --reason TEXT"},
+      {{"resolve", "g", "--outcome", "maybe"}, "--outcome must be committed or aborted, got"},
+      {{"list", "--token"}, "--token needs a value"},
       {{"submit", "f", "--wait", "--no-wait"}, "--wait and --no-wait"},
       {{"frobnicate"}, "unknown command 'frobnicate'"},
   };
@@ -465,7 +592,10 @@ TEST_F(TxctlTest, UsageErrorsNameWhatIsWrong) {
   }
   const CliRun help = Txctl({"--help"});
   EXPECT_EQ(help.exit_code, 0) << help;
-  for (const char* text : {"submit FILE", "get GID", "--wait", "--no-wait", "-o, --output"}) {
+  for (const char* text :
+       {"submit FILE", "get GID", "--wait", "--no-wait", "-o, --output", "list", "retry GID",
+        "abort GID", "resolve GID", "--token TOKEN", "$TXC_TOKEN", "--stuck", "--all", "--limit N",
+        "--branch NAME", "--outcome", "--reason TEXT"}) {
     EXPECT_THAT(help.out, HasSubstr(text));
   }
 }
@@ -475,6 +605,303 @@ TEST_F(TxctlTest, NoCoordinatorIsAConnectionError) {
       Txctl({"--url", "http://127.0.0.1:" + std::to_string(ClosedPort()), "get", "g"});
   EXPECT_EQ(run.exit_code, 2) << run;
   EXPECT_THAT(run.err, HasSubstr("cannot reach txcoord")) << run;
+}
+
+TEST_F(TxctlTest, ListShowsARowPerTransactionAndFiltersByStuckStateAndProtocol) {
+  ASSERT_EQ(Txctl({"--url", Url(), "submit", WriteFile("l1.json", Submission("cli-list-ok", true))})
+                .exit_code,
+            0);
+  auto fixed = std::make_shared<std::atomic<bool>>(false);
+  BreakPaymentCommits(fixed);
+  const std::string stuck_file =
+      WriteFile("l2.json", Submission("cli-list-stuck", false, /*retry_max_ms=*/120'000));
+  ASSERT_EQ(Txctl({"--url", Url(), "submit", stuck_file}).exit_code, 0);
+  ASSERT_TRUE(WaitForDocument(
+      "cli-list-stuck", [](const Json& d) { return BranchNeedsOperator(d, "payment-service"); },
+      "waited for an operator"));
+
+  const CliRun all = Txctl({"--url", Url(), "list"});
+  ASSERT_EQ(all.exit_code, 0) << all;
+  EXPECT_THAT(all.err, IsEmpty());
+  ASSERT_FALSE(Lines(all.out).empty());
+  EXPECT_THAT(Lines(all.out)[0],
+              MatchesRegex("GID +PROTOCOL +STATE +OUTCOME +STUCK +AGE +BRANCHES"));
+  const auto ok = ListRow(all.out, "cli-list-ok");
+  ASSERT_EQ(ok.size(), 7u) << all;
+  EXPECT_EQ(ok[1], "2pc");
+  EXPECT_EQ(ok[2], "committed");
+  EXPECT_EQ(ok[3], "committed");
+  EXPECT_EQ(ok[4], "false");
+  EXPECT_THAT(ok[5], MatchesRegex("[0-9]+s")) << "just created";
+  EXPECT_EQ(ok[6], "2 committed");
+  const auto stuck = ListRow(all.out, "cli-list-stuck");
+  ASSERT_EQ(stuck.size(), 7u) << all;
+  EXPECT_EQ(stuck[2], "committing");
+  EXPECT_EQ(stuck[3], "-");
+  EXPECT_EQ(stuck[4], "true");
+  EXPECT_EQ(stuck[6], "1 committed, 1 prepared; 1 needs an operator");
+  for (const std::string& line : Lines(all.out)) {
+    EXPECT_TRUE(line.empty() || line.back() != ' ') << "trailing blanks: '" << line << "'";
+  }
+
+  const CliRun stuck_only = Txctl({"--url", Url(), "list", "--stuck"});
+  ASSERT_EQ(stuck_only.exit_code, 0) << stuck_only;
+  EXPECT_THAT(ListedGids(stuck_only.out), ::testing::Contains("cli-list-stuck"));
+  EXPECT_THAT(ListedGids(stuck_only.out), Not(::testing::Contains("cli-list-ok")));
+
+  const CliRun committing = Txctl({"--url", Url(), "list", "--state", "committing"});
+  ASSERT_EQ(committing.exit_code, 0) << committing;
+  EXPECT_THAT(ListedGids(committing.out), ::testing::Contains("cli-list-stuck"));
+  EXPECT_THAT(ListedGids(committing.out), Not(::testing::Contains("cli-list-ok")));
+
+  const CliRun sagas = Txctl({"--url", Url(), "list", "--protocol", "saga", "-o", "json"});
+  ASSERT_EQ(sagas.exit_code, 0) << sagas;
+  EXPECT_THAT(JsonGids(sagas.out), IsEmpty()) << sagas;
+  const CliRun twopc = Txctl({"--url", Url(), "list", "--protocol=2pc", "--output=json"});
+  ASSERT_EQ(twopc.exit_code, 0) << twopc;
+  EXPECT_THAT(JsonGids(twopc.out), ::testing::IsSupersetOf({"cli-list-ok", "cli-list-stuck"}));
+  const Json page = ParseObject(twopc.out);
+  ASSERT_TRUE(page) << twopc;
+  EXPECT_TRUE(page->has("next_cursor"));
+
+  // A bad filter is txcoord's 400, with its message.
+  const CliRun bad = Txctl({"--url", Url(), "list", "--limit", "100000"});
+  EXPECT_EQ(bad.exit_code, 1) << bad;
+  EXPECT_THAT(bad.err, HasSubstr("invalid_request (HTTP 400): limit: must be")) << bad;
+
+  fixed->store(true);
+  ASSERT_EQ(Txctl({"--url", Url(), "retry", "cli-list-stuck"}).exit_code, 0);
+  ASSERT_TRUE(WaitForDocument("cli-list-stuck", IsFinal, "became final"));
+}
+
+TEST_F(TxctlTest, ListAllFollowsNextCursorThroughEveryPage) {
+  for (int i = 0; i < 5; ++i) {
+    const std::string gid = "cli-page-" + std::to_string(i);
+    ASSERT_EQ(Txctl({"--url", Url(), "submit", WriteFile(gid + ".json", Submission(gid, true))})
+                  .exit_code,
+              0);
+  }
+  const CliRun everything = Txctl({"--url", Url(), "list", "--limit", "1000", "-o", "json"});
+  ASSERT_EQ(everything.exit_code, 0) << everything;
+  const std::vector<std::string> expected = JsonGids(everything.out);
+  ASSERT_GE(expected.size(), 5u);
+
+  const CliRun paged = Txctl({"--url", Url(), "list", "--all", "--limit", "2", "-o", "json"});
+  ASSERT_EQ(paged.exit_code, 0) << paged;
+  EXPECT_EQ(JsonGids(paged.out), expected) << paged;
+  const Json merged = ParseObject(paged.out);
+  ASSERT_TRUE(merged);
+  EXPECT_TRUE(merged->isNull("next_cursor")) << "every page was read";
+
+  const CliRun table = Txctl({"--url", Url(), "list", "--all", "--limit", "2"});
+  ASSERT_EQ(table.exit_code, 0) << table;
+  EXPECT_EQ(ListedGids(table.out), expected) << table;
+  EXPECT_THAT(table.err, IsEmpty());
+
+  // Without --all, one page, and a word on stderr that more follow.
+  const CliRun first = Txctl({"--url", Url(), "list", "--limit", "2"});
+  ASSERT_EQ(first.exit_code, 0) << first;
+  EXPECT_EQ(ListedGids(first.out),
+            std::vector<std::string>(expected.begin(), expected.begin() + 2));
+  EXPECT_THAT(first.err, HasSubstr("more transactions follow; --all lists every page"));
+}
+
+TEST_F(TxctlTest, RetryFinishesAStuckCommitAndFailsWithThe409OnceItIsFinished) {
+  auto fixed = std::make_shared<std::atomic<bool>>(false);
+  BreakPaymentCommits(fixed);
+  const std::string file =
+      WriteFile("r1.json", Submission("cli-retry-1", false, /*retry_max_ms=*/120'000));
+  ASSERT_EQ(Txctl({"--url", Url(), "submit", file}).exit_code, 0);
+  ASSERT_TRUE(WaitForDocument(
+      "cli-retry-1", [](const Json& d) { return BranchNeedsOperator(d, "payment-service"); },
+      "waited for an operator"));
+  const size_t commits_before = participant_->request_count();
+
+  fixed->store(true);
+  const CliRun retried = Txctl({"--url", Url(), "retry", "cli-retry-1"});
+  ASSERT_EQ(retried.exit_code, 0) << retried;
+  EXPECT_EQ(HeaderValue(retried.out, "gid"), "cli-retry-1") << retried;
+  // The longest backoff is two minutes: only the retry can have finished it this soon.
+  const Json document = WaitForDocument("cli-retry-1", IsFinal, "became final");
+  ASSERT_TRUE(document);
+  EXPECT_EQ(document->getValue<std::string>("outcome"), "committed");
+  EXPECT_GT(participant_->request_count(), commits_before);
+
+  const CliRun again = Txctl({"--url", Url(), "retry", "cli-retry-1", "-o", "json"});
+  EXPECT_EQ(again.exit_code, 1) << again;
+  EXPECT_THAT(again.out, IsEmpty());
+  EXPECT_THAT(again.err, HasSubstr("conflict (HTTP 409)")) << again;
+  EXPECT_THAT(again.err, HasSubstr("cli-retry-1")) << again;
+
+  const CliRun unknown = Txctl({"--url", Url(), "retry", "cli-nobody"});
+  EXPECT_EQ(unknown.exit_code, 1) << unknown;
+  EXPECT_THAT(unknown.err, HasSubstr("not_found (HTTP 404)")) << unknown;
+}
+
+TEST_F(TxctlTest, AbortBeforeTheDecisionAbortsAndAfterItFailsWithThe409) {
+  // Prepares of this transaction take 2 s: the abort comes before the decision.
+  participant_->SetHandler([](const CapturedRequest& request) {
+    Answer answer;
+    if (request.Header("Txc-Op") == "prepare" && request.Header("Txc-Gid") == "cli-abort-op-1") {
+      answer.delay = 2000ms;
+    }
+    return answer;
+  });
+  ASSERT_EQ(
+      Txctl({"--url", Url(), "submit", WriteFile("a1.json", Submission("cli-abort-op-1", false))})
+          .exit_code,
+      0);
+  const CliRun aborted =
+      Txctl({"--url", Url(), "abort", "cli-abort-op-1", "--reason", "customer cancelled"});
+  ASSERT_EQ(aborted.exit_code, 0) << aborted;
+  EXPECT_EQ(HeaderValue(aborted.out, "gid"), "cli-abort-op-1") << aborted;
+  EXPECT_THAT(HeaderValue(aborted.out, "state"), ::testing::AnyOf("aborting", "aborted"))
+      << aborted;
+  const Json document = WaitForDocument("cli-abort-op-1", IsFinal, "became final");
+  ASSERT_TRUE(document);
+  EXPECT_EQ(document->getValue<std::string>("outcome"), "aborted");
+
+  // After the decision (here: the end) abort is refused, and txctl says so.
+  const CliRun late = Txctl({"--url", Url(), "abort", "cli-abort-op-1"});
+  EXPECT_EQ(late.exit_code, 1) << late;
+  EXPECT_THAT(late.out, IsEmpty());
+  EXPECT_THAT(late.err, HasSubstr("conflict (HTTP 409)")) << late;
+
+  ASSERT_EQ(
+      Txctl({"--url", Url(), "submit", WriteFile("a2.json", Submission("cli-abort-op-2", true))})
+          .exit_code,
+      0);
+  const CliRun committed = Txctl({"--url", Url(), "abort", "cli-abort-op-2"});
+  EXPECT_EQ(committed.exit_code, 1) << committed;
+  EXPECT_THAT(committed.err, HasSubstr("conflict (HTTP 409)")) << committed;
+}
+
+TEST_F(TxctlTest, ResolveSettlesABranchByHandAndTheTableShowsWhoAndWhy) {
+  auto fixed = std::make_shared<std::atomic<bool>>(false);
+  BreakPaymentCommits(fixed);
+  const std::string file =
+      WriteFile("s1.json", Submission("cli-resolve-1", false, /*retry_max_ms=*/120'000));
+  ASSERT_EQ(Txctl({"--url", Url(), "submit", file}).exit_code, 0);
+  ASSERT_TRUE(WaitForDocument(
+      "cli-resolve-1", [](const Json& d) { return BranchNeedsOperator(d, "payment-service"); },
+      "waited for an operator"));
+
+  // An unknown branch: txcoord's 400, with its message.
+  const CliRun unknown = Txctl({"--url", Url(), "resolve", "cli-resolve-1", "--branch", "nope",
+                                "--outcome", "committed", "--reason", "x"});
+  EXPECT_EQ(unknown.exit_code, 1) << unknown;
+  EXPECT_THAT(unknown.err, HasSubstr("HTTP 400")) << unknown;
+  EXPECT_THAT(unknown.err, HasSubstr("nope")) << unknown;
+
+  const CliRun resolved =
+      Txctl({"--url", Url(), "resolve", "cli-resolve-1", "--branch", "payment-service", "--outcome",
+             "committed", "--reason", "committed in the payment console"});
+  ASSERT_EQ(resolved.exit_code, 0) << resolved;
+  EXPECT_EQ(HeaderValue(resolved.out, "gid"), "cli-resolve-1") << resolved;
+  // The history: who (nobody in particular without access control) and why.
+  EXPECT_THAT(resolved.out, MatchesRegex("(.|\n)*\nAT +ACTION +BY +BRANCH +OUTCOME +REASON\n"
+                                         "[^\n]+ +resolve +[^ ]+ +payment-service +committed +"
+                                         "committed in the payment console\n(.|\n)*"))
+      << resolved;
+  const Json document = WaitForDocument("cli-resolve-1", IsFinal, "became final");
+  ASSERT_TRUE(document);
+  EXPECT_EQ(document->getValue<std::string>("outcome"), "committed");
+
+  const CliRun again = Txctl({"--url", Url(), "resolve", "cli-resolve-1", "--branch",
+                              "payment-service", "--outcome", "committed", "--reason", "x"});
+  EXPECT_EQ(again.exit_code, 1) << again;
+  EXPECT_THAT(again.err, HasSubstr("conflict (HTTP 409)")) << again;
+}
+
+TEST_F(TxctlTest, ATokenGoesWithEveryCommandAndIsNeverPrinted) {
+  const std::string operate = "op-3b9e1f7a5c2d8e4b6a0f9c1d3e5b";
+  const std::string read = "rd-6c2a8e4f0b9d1e3a7c5f2b8d4e6a";
+  const std::string tokens =
+      WriteFile("tokens", "operate alice " + operate + "\nread grafana " + read + "\n");
+  ASSERT_EQ(::chmod(tokens.c_str(), 0600), 0);
+  const uint16_t port = FreeLoopbackPort();
+  ChildProcess::Options options;
+  options.program = TXCOORD_PATH;
+  options.environment = EnvironmentWithoutTxc();
+  options.environment["TXC_LISTEN"] = "127.0.0.1:" + std::to_string(port);
+  options.environment["TXC_LOG_DIR"] = scratch_->File("auth-data");
+  options.environment["TXC_NODE_ID"] = "txctlauth" + std::to_string(getpid());
+  options.environment["TXC_AUTH_TOKENS_FILE"] = tokens;
+  options.stdout_path = scratch_->File("auth-txcoord.stdout");
+  options.stderr_path = scratch_->File("auth-txcoord.stderr");
+  ChildProcess secured(options);
+  const auto deadline = std::chrono::steady_clock::now() + kStartTimeout;
+  while (!Ready(port)) {
+    ASSERT_TRUE(secured.Running()) << ReadFileOrEmpty(options.stderr_path);
+    ASSERT_LT(std::chrono::steady_clock::now(), deadline);
+    std::this_thread::sleep_for(20ms);
+  }
+  const std::string url = "http://127.0.0.1:" + std::to_string(port);
+  std::vector<CliRun> runs;
+  auto run = [&](std::vector<std::string> args, std::map<std::string, std::string> env = {}) {
+    args.insert(args.begin(), {"--url", url});
+    runs.push_back(Txctl(args, env));
+    return runs.back();
+  };
+
+  const CliRun anonymous = run({"list"});
+  EXPECT_EQ(anonymous.exit_code, 1) << anonymous;
+  EXPECT_THAT(anonymous.err, HasSubstr("unauthorized (HTTP 401)")) << anonymous;
+  const CliRun wrong = run({"--token", "wrong-token-0123456789", "info"});
+  EXPECT_EQ(wrong.exit_code, 1) << wrong;
+  const CliRun blank = run({"list"}, {{"TXC_TOKEN", "has a blank"}});
+  EXPECT_EQ(blank.exit_code, 2) << blank;
+  EXPECT_THAT(blank.err, HasSubstr("holds a blank"));
+
+  // submit needs operate; the read token reads.
+  EXPECT_EQ(
+      run({"--token", read, "submit", WriteFile("t-read.json", Submission("cli-token-1", true))})
+          .exit_code,
+      1);
+  EXPECT_THAT(runs.back().err, HasSubstr("forbidden (HTTP 403)"));
+  auto fixed = std::make_shared<std::atomic<bool>>(false);
+  BreakPaymentCommits(fixed);
+  const CliRun submitted =
+      run({"submit", WriteFile("t-op.json", Submission("cli-token-1", false, 120'000))},
+          {{"TXC_TOKEN", operate}});
+  ASSERT_EQ(submitted.exit_code, 0) << submitted;
+  ASSERT_TRUE(WaitForDocument(
+      "cli-token-1", [](const Json& d) { return BranchNeedsOperator(d, "payment-service"); },
+      "waited for an operator", read, port));
+  EXPECT_EQ(run({"list", "--stuck"}, {{"TXC_TOKEN", read}}).exit_code, 0);
+  EXPECT_THAT(ListedGids(runs.back().out), ::testing::Contains("cli-token-1"));
+  EXPECT_EQ(run({"--token=" + read, "get", "cli-token-1"}).exit_code, 0);
+  EXPECT_EQ(run({"--token", read, "info"}).exit_code, 0);
+
+  for (const char* verb : {"retry", "abort"}) {
+    const CliRun refused = run({"--token", read, verb, "cli-token-1"});
+    EXPECT_EQ(refused.exit_code, 1) << refused;
+    EXPECT_THAT(refused.err, HasSubstr("forbidden (HTTP 403)")) << refused;
+    EXPECT_THAT(refused.err, HasSubstr("\"grafana\" has the read role")) << refused;
+  }
+  // --token wins over $TXC_TOKEN; the resolve is recorded with the operate token's name.
+  const CliRun resolved =
+      run({"--token", operate, "resolve", "cli-token-1", "--branch", "payment-service", "--outcome",
+           "committed", "--reason", "checked by hand"},
+          {{"TXC_TOKEN", read}});
+  ASSERT_EQ(resolved.exit_code, 0) << resolved;
+  EXPECT_THAT(resolved.out, MatchesRegex("(.|\n)*\n[^\n]+ +resolve +alice +payment-service +"
+                                         "committed +checked by hand\n(.|\n)*"))
+      << resolved;
+  ASSERT_TRUE(WaitForDocument("cli-token-1", IsFinal, "became final", read, port));
+
+  for (const CliRun& r : runs) {
+    for (const std::string& token : {operate, read, std::string("wrong-token-0123456789")}) {
+      EXPECT_THAT(r.out + r.err, Not(HasSubstr(token))) << r;
+    }
+  }
+  secured.Signal(SIGTERM);
+  EXPECT_EQ(secured.WaitForExit(20s), 0);
+  for (const std::string& output :
+       {ReadFileOrEmpty(options.stdout_path), ReadFileOrEmpty(options.stderr_path)}) {
+    EXPECT_THAT(output, Not(HasSubstr(operate)));
+    EXPECT_THAT(output, Not(HasSubstr(read)));
+  }
 }
 
 }  // namespace

@@ -299,7 +299,7 @@ class TwoPhaseEngineTest : public ::testing::Test {
   Result<TransactionDocument> Submit(const std::string& body) {
     auto request = plans_->Parse(body);
     if (!request.ok()) return request.status();
-    auto plan = plans_->Build(*request, engine_->MonotonicMs(), engine_->NowUnixMs());
+    auto plan = plans_->Build(*request, engine_->MonotonicMs(), engine_->NowUnixMs(), "");
     if (!plan.ok()) return plan.status();
     auto submitted = engine_->Submit(std::move(plan).value());
     if (!submitted.ok()) return submitted.status();

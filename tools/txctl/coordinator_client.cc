@@ -18,7 +18,16 @@
 
 namespace txc::txctl {
 
-CoordinatorClient::CoordinatorClient(const std::string& url) : url_(url) {
+CoordinatorClient::CoordinatorClient(const std::string& url, const std::string& token)
+    : url_(url), token_(token) {
+  // Printable ASCII without blanks: anything else would break the header (or inject another).
+  for (const char c : token_) {
+    if (c <= 0x20 || c >= 0x7f) {
+      throw std::invalid_argument(
+          "the API token (--token or $TXC_TOKEN) holds a blank or a character outside printable "
+          "ASCII; it is not shown");
+    }
+  }
   try {
     const Poco::URI uri(url);
     if (uri.getScheme() != "http" || uri.getHost().empty()) {
@@ -38,6 +47,7 @@ Reply CoordinatorClient::Send(const std::string& method, const std::string& path
     session.setTimeout(Poco::Timespan(static_cast<Poco::Timespan::TimeDiff>(timeout.count()) *
                                       Poco::Timespan::MILLISECONDS));
     Poco::Net::HTTPRequest request(method, path, Poco::Net::HTTPMessage::HTTP_1_1);
+    if (!token_.empty()) request.set("Authorization", "Bearer " + token_);
     if (method != Poco::Net::HTTPRequest::HTTP_GET) {
       request.setContentLength(static_cast<std::streamsize>(body.size()));
       if (!body.empty()) request.setContentType("application/json");

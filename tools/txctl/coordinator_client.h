@@ -23,8 +23,10 @@ class TransportError : public std::runtime_error {
 
 class CoordinatorClient {
  public:
-  // `url` is http://HOST[:PORT]; std::invalid_argument, naming it, for anything else.
-  explicit CoordinatorClient(const std::string& url);
+  // `url` is http://HOST[:PORT]; std::invalid_argument, naming it, for anything else. A non-empty
+  // `token` goes with every request as `Authorization: Bearer <token>`; it is never put in a
+  // message (std::invalid_argument, without it, when it could not go in a header).
+  explicit CoordinatorClient(const std::string& url, const std::string& token = "");
 
   // `method path`, with `body` as application/json when not empty; the whole reply. Throws
   // TransportError, saying what failed and where, when no reply came within `timeout`.
@@ -35,6 +37,7 @@ class CoordinatorClient {
 
  private:
   std::string url_;
+  std::string token_;
   std::string host_;
   unsigned short port_ = 0;
 };

@@ -8,6 +8,8 @@
 
 #include <algorithm>
 #include <cstddef>
+#include <cstdio>
+#include <ctime>
 #include <exception>
 #include <sstream>
 #include <typeinfo>
@@ -114,8 +116,121 @@ bool FormatDocumentTable(const std::string& json, std::string* table, std::strin
   }
   out += "\n";
   out += Columns(rows);
+
+  // What operators did to it (abort, resolve), with who and why, when anything.
+  Poco::JSON::Array::Ptr history;
+  if (document->has("history") && !document->isNull("history")) {
+    try {
+      history = document->getArray("history");
+    } catch (const std::exception&) {
+      history = nullptr;
+    }
+  }
+  if (history && history->size() > 0) {
+    std::vector<std::vector<std::string>> actions = {
+        {"AT", "ACTION", "BY", "BRANCH", "OUTCOME", "REASON"}};
+    for (unsigned i = 0; i < history->size(); ++i) {
+      Object::Ptr action;
+      try {
+        action = history->getObject(i);
+      } catch (const std::exception&) {
+        action = nullptr;
+      }
+      actions.push_back({Field(action, "at"), Field(action, "action"), Field(action, "by"),
+                         Field(action, "branch"), Field(action, "outcome"),
+                         Field(action, "reason")});
+    }
+    out += "\n";
+    out += Columns(actions);
+  }
   *table = std::move(out);
   return true;
+}
+
+int64_t ParseUtcMillis(const std::string& text) {
+  int year = 0, month = 0, day = 0, hour = 0, minute = 0, second = 0, millis = 0, consumed = 0;
+  if (std::sscanf(text.c_str(), "%4d-%2d-%2dT%2d:%2d:%2d.%3dZ%n", &year, &month, &day, &hour,
+                  &minute, &second, &millis, &consumed) != 7 ||
+      static_cast<size_t>(consumed) != text.size()) {
+    return -1;
+  }
+  std::tm utc{};
+  utc.tm_year = year - 1900;
+  utc.tm_mon = month - 1;
+  utc.tm_mday = day;
+  utc.tm_hour = hour;
+  utc.tm_min = minute;
+  utc.tm_sec = second;
+  const std::time_t seconds = timegm(&utc);
+  if (seconds == static_cast<std::time_t>(-1)) return -1;
+  return static_cast<int64_t>(seconds) * 1000 + millis;
+}
+
+std::string FormatAge(int64_t age_ms) {
+  if (age_ms < 0) return kMissing;
+  const int64_t s = age_ms / 1000;
+  // Two units at most: an operator wants the size of it, not the exact figure.
+  if (s < 60) return std::to_string(s) + "s";
+  if (s < 3600) return std::to_string(s / 60) + "m" + std::to_string(s % 60) + "s";
+  if (s < 86400) return std::to_string(s / 3600) + "h" + std::to_string(s % 3600 / 60) + "m";
+  return std::to_string(s / 86400) + "d" + std::to_string(s % 86400 / 3600) + "h";
+}
+
+std::string FormatTransactionList(const Poco::JSON::Array::Ptr& documents, int64_t now_unix_ms) {
+  std::vector<std::vector<std::string>> rows = {
+      {"GID", "PROTOCOL", "STATE", "OUTCOME", "STUCK", "AGE", "BRANCHES"}};
+  for (unsigned i = 0; documents && i < documents->size(); ++i) {
+    Object::Ptr document;
+    try {
+      document = documents->getObject(i);
+    } catch (const std::exception&) {
+      document = nullptr;  // not an object: a row of "-"
+    }
+    const std::string created = Field(document, "created_at");
+    const int64_t created_ms = ParseUtcMillis(created);
+    const std::string age = created_ms < 0 ? kMissing : FormatAge(now_unix_ms - created_ms);
+
+    // Branch states counted in the order they first appear.
+    std::vector<std::pair<std::string, int>> states;
+    int needs_operator = 0;
+    Poco::JSON::Array::Ptr branches;
+    if (document && document->has("branches") && !document->isNull("branches")) {
+      try {
+        branches = document->getArray("branches");
+      } catch (const std::exception&) {
+        branches = nullptr;
+      }
+    }
+    for (unsigned b = 0; branches && b < branches->size(); ++b) {
+      Object::Ptr branch;
+      try {
+        branch = branches->getObject(b);
+      } catch (const std::exception&) {
+        branch = nullptr;
+      }
+      const std::string state = Field(branch, "state");
+      auto it = std::find_if(states.begin(), states.end(),
+                             [&state](const auto& entry) { return entry.first == state; });
+      if (it == states.end()) {
+        states.emplace_back(state, 1);
+      } else {
+        ++it->second;
+      }
+      if (Field(branch, "needs_operator") == "true") ++needs_operator;
+    }
+    std::string summary;
+    for (const auto& [state, count] : states) {
+      summary += (summary.empty() ? "" : ", ") + std::to_string(count) + " " + state;
+    }
+    if (needs_operator > 0) {
+      summary += "; " + std::to_string(needs_operator) + " need" +
+                 (needs_operator == 1 ? "s" : "") + " an operator";
+    }
+    rows.push_back({Field(document, "gid"), Field(document, "protocol"), Field(document, "state"),
+                    Field(document, "outcome"), Field(document, "stuck"), age,
+                    summary.empty() ? kMissing : summary});
+  }
+  return Columns(rows);
 }
 
 }  // namespace txc::txctl

@@ -6,11 +6,18 @@
 //   txctl [--url URL] metrics       the Prometheus text (GET /metrics)
 //   txctl [--url URL] submit FILE   submit a transaction (POST /v1/transactions)
 //   txctl [--url URL] get GID       one transaction's document (GET /v1/transactions/GID)
+//   txctl [--url URL] list [--stuck] [--state S] [--protocol P] [--limit N] [--all]
+//                                   transactions, a row each (GET /v1/transactions)
+//   txctl [--url URL] retry GID     run its waiting step now (POST .../GID/retry)
+//   txctl [--url URL] abort GID [--reason TEXT]
+//                                   abort it before its decision (POST .../GID/abort)
+//   txctl [--url URL] resolve GID --branch NAME --outcome committed|aborted --reason TEXT
+//                                   settle a branch by hand (POST .../GID/resolve)
 //
-// The URL defaults to $TXC_URL, then http://127.0.0.1:8080. Exit status: 0 when the coordinator
-// answered 2xx, 1 when it answered otherwise (health..metrics print the body; submit and get
-// print txcoord's error code and message on stderr), 2 for usage, input-file or connection
-// errors.
+// The URL defaults to $TXC_URL, then http://127.0.0.1:8080; the API token to $TXC_TOKEN (sent as
+// `Authorization: Bearer`, never printed). Exit status: 0 when the coordinator answered 2xx, 1
+// when it answered otherwise (health..metrics print the body; the other commands print txcoord's
+// error code and message on stderr), 2 for usage, input-file or connection errors.
 #include <Poco/Exception.h>
 #include <Poco/JSON/Object.h>
 #include <Poco/JSON/ParseHandler.h>
@@ -19,8 +26,11 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <Poco/JSON/Array.h>
+
 #include <algorithm>
 #include <cerrno>
+#include <charconv>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -43,6 +53,9 @@ using txc::txctl::CoordinatorClient;
 using txc::txctl::Reply;
 
 constexpr std::chrono::milliseconds kRequestTimeout{10'000};
+// list --all stops there: a coordinator that keeps handing out cursors must not keep txctl busy
+// for ever.
+constexpr int kListPagesMax = 100'000;
 // txcoord's default timeout_ms (API.md), for a submission that gives none.
 constexpr int64_t kDefaultTransactionTimeoutMs = 30'000;
 
@@ -64,26 +77,53 @@ void PrintUsage(std::FILE* out) {
       "  submit FILE   submit the transaction in FILE, the JSON body of POST /v1/transactions\n"
       "                ('-' reads standard input); prints the transaction document\n"
       "  get GID       print the document of transaction GID (GET /v1/transactions/GID)\n"
+      "  list          transactions, a row each: gid, protocol, state, outcome, stuck, age,\n"
+      "                branches (GET /v1/transactions)\n"
+      "  retry GID     run the step GID waits for now, skipping the backoff\n"
+      "  abort GID     abort GID; only before its decision (txcoord answers 409 after)\n"
+      "  resolve GID   settle a branch of GID by hand: --branch, --outcome and --reason needed;\n"
+      "                recorded in the log with who (the token's name) and why\n"
       "options:\n"
       "  --url URL            the coordinator (default: $TXC_URL or http://127.0.0.1:8080)\n"
-      "  -o, --output FORMAT  submit, get: 'table' (default: the transaction, then a row per\n"
-      "                       branch) or 'json' (the document as txcoord sent it)\n"
+      "  --token TOKEN        the API token when access control is on (default: $TXC_TOKEN,\n"
+      "                       which keeps it out of the process list); never printed\n"
+      "  -o, --output FORMAT  submit, get, list, retry, abort, resolve: 'table' (default) or\n"
+      "                       'json' (as txcoord sent it)\n"
+      "  --stuck              list: only stuck transactions\n"
+      "  --state STATE        list: only transactions in STATE (committing, running, ...)\n"
+      "  --protocol P         list: only transactions of protocol P (2pc, 3pc, saga, tcc)\n"
+      "  --limit N            list: at most N transactions (per page with --all)\n"
+      "  --all                list: every page, following next_cursor\n"
+      "  --branch NAME        resolve: the branch to settle\n"
+      "  --outcome OUTCOME    resolve: committed or aborted, what the branch did or must do\n"
+      "  --reason TEXT        resolve (required), abort: why, recorded with the decision\n"
       "  --wait               submit: answer once the transaction is final (or its timeout_ms\n"
       "                       has passed), whatever FILE's \"wait\" says\n"
       "  --no-wait            submit: answer as soon as the transaction has started\n"
       "  -h, --help           this text\n"
-      "exit status: 0 when txcoord answered 2xx; 1 when it answered with an error (submit and\n"
-      "get print its code and message); 2 for a usage error, an unreadable or non-JSON FILE,\n"
-      "or no answer from txcoord.\n");
+      "exit status: 0 when txcoord answered 2xx; 1 when it answered with an error (every\n"
+      "command but health..metrics prints its code and message); 2 for a usage error, an\n"
+      "unreadable or non-JSON FILE, or no answer from txcoord.\n");
 }
 
 struct Arguments {
   std::string url;
+  std::string token;  // never printed
   std::string command;
   std::vector<std::string> operands;
   std::optional<std::string> output;  // "table" | "json", as given
   std::optional<bool> wait;           // --wait / --no-wait
   bool help = false;
+  // list
+  bool stuck = false;
+  bool all = false;
+  std::optional<std::string> state;
+  std::optional<std::string> protocol;
+  std::optional<std::string> limit;  // a positive integer, checked when parsed
+  // resolve (and --reason for abort)
+  std::optional<std::string> branch;
+  std::optional<std::string> outcome;
+  std::optional<std::string> reason;
 };
 
 // False after saying what is wrong on stderr.
@@ -115,11 +155,47 @@ bool ParseArguments(int argc, char** argv, Arguments* args) {
       std::fprintf(stderr, "txctl: %s takes no value\n", arg.c_str());
       return false;
     };
+    auto optional_value = [&](std::optional<std::string>* out) {
+      std::string text;
+      if (!value(&text)) return false;
+      *out = text;
+      return true;
+    };
     if (arg == "--help" || arg == "-h") {
       if (!no_value()) return false;
       args->help = true;
     } else if (arg == "--url") {
       if (!value(&args->url)) return false;
+    } else if (arg == "--token") {
+      if (!value(&args->token)) return false;
+    } else if (arg == "--stuck" || arg == "--all") {
+      if (!no_value()) return false;
+      (arg == "--stuck" ? args->stuck : args->all) = true;
+    } else if (arg == "--state") {
+      if (!optional_value(&args->state)) return false;
+    } else if (arg == "--protocol") {
+      if (!optional_value(&args->protocol)) return false;
+    } else if (arg == "--limit") {
+      if (!optional_value(&args->limit)) return false;
+      uint64_t limit = 0;
+      const std::string& text = *args->limit;
+      const auto parsed = std::from_chars(text.data(), text.data() + text.size(), limit);
+      if (text.empty() || parsed.ec != std::errc() || parsed.ptr != text.data() + text.size() ||
+          limit == 0) {
+        std::fprintf(stderr, "txctl: --limit must be a positive integer, got '%s'\n", text.c_str());
+        return false;
+      }
+    } else if (arg == "--branch") {
+      if (!optional_value(&args->branch)) return false;
+    } else if (arg == "--outcome") {
+      if (!optional_value(&args->outcome)) return false;
+      if (*args->outcome != "committed" && *args->outcome != "aborted") {
+        std::fprintf(stderr, "txctl: --outcome must be committed or aborted, got '%s'\n",
+                     args->outcome->c_str());
+        return false;
+      }
+    } else if (arg == "--reason") {
+      if (!optional_value(&args->reason)) return false;
     } else if (arg == "-o" || arg == "--output") {
       std::string format;
       if (!value(&format)) return false;
@@ -149,10 +225,17 @@ bool ParseArguments(int argc, char** argv, Arguments* args) {
   return true;
 }
 
+// The commands that print a transaction document (or, for list, documents).
+bool PrintsDocuments(const std::string& c) {
+  return c == "submit" || c == "get" || c == "list" || c == "retry" || c == "abort" ||
+         c == "resolve";
+}
+
 // What each command accepts; false after saying what does not fit on stderr.
 bool CheckCommandArguments(const Arguments& args) {
   const std::string& c = args.command;
-  const bool takes_operand = c == "submit" || c == "get";
+  const bool takes_operand =
+      c == "submit" || c == "get" || c == "retry" || c == "abort" || c == "resolve";
   const char* operand_name = c == "submit" ? "FILE" : "GID";
   if (takes_operand && args.operands.size() != 1) {
     if (args.operands.empty()) {
@@ -167,9 +250,52 @@ bool CheckCommandArguments(const Arguments& args) {
     std::fprintf(stderr, "txctl: unexpected argument '%s'\n", args.operands[0].c_str());
     return false;
   }
-  if (args.output && !takes_operand) {
-    std::fprintf(stderr, "txctl: -o/--output applies to submit and get, not to %s\n", c.c_str());
+  if (args.output && !PrintsDocuments(c)) {
+    std::fprintf(stderr,
+                 "txctl: -o/--output applies to submit, get, list, retry, abort and resolve, not "
+                 "to %s\n",
+                 c.c_str());
     return false;
+  }
+  // Each option that belongs to some commands only, and the first of them given to another.
+  struct Scoped {
+    const char* option;
+    bool given;
+    std::vector<std::string> commands;
+  };
+  const std::vector<Scoped> scoped = {
+      {"--stuck", args.stuck, {"list"}},
+      {"--all", args.all, {"list"}},
+      {"--state", args.state.has_value(), {"list"}},
+      {"--protocol", args.protocol.has_value(), {"list"}},
+      {"--limit", args.limit.has_value(), {"list"}},
+      {"--branch", args.branch.has_value(), {"resolve"}},
+      {"--outcome", args.outcome.has_value(), {"resolve"}},
+      {"--reason", args.reason.has_value(), {"resolve", "abort"}},
+  };
+  for (const Scoped& option : scoped) {
+    if (!option.given) continue;
+    if (std::find(option.commands.begin(), option.commands.end(), c) != option.commands.end()) {
+      continue;
+    }
+    std::string list;
+    for (const std::string& command : option.commands) {
+      list += (list.empty() ? "" : " and ") + command;
+    }
+    std::fprintf(stderr, "txctl: %s applies to %s only, not to %s\n", option.option, list.c_str(),
+                 c.c_str());
+    return false;
+  }
+  if (c == "resolve") {
+    for (const auto& [option, given] : std::vector<std::pair<const char*, bool>>{
+             {"--branch NAME", args.branch.has_value()},
+             {"--outcome committed|aborted", args.outcome.has_value()},
+             {"--reason TEXT", args.reason.has_value()}}) {
+      if (!given) {
+        std::fprintf(stderr, "txctl: resolve needs %s\n", option);
+        return false;
+      }
+    }
   }
   if (args.wait && c != "submit") {
     std::fprintf(stderr, "txctl: %s applies to submit only, not to %s\n",
@@ -305,12 +431,136 @@ int RunGet(const CoordinatorClient& client, const Arguments& args) {
   return PrintDocumentReply(reply, args.output.value_or("table"));
 }
 
+// A parsed list page: its documents and the cursor of the next page (empty on the last).
+struct ListPage {
+  Poco::JSON::Array::Ptr transactions;
+  std::string next_cursor;
+};
+
+// nullopt after saying on stderr what is wrong with a 2xx answer that is not a list page.
+std::optional<ListPage> ParseListPage(const Reply& reply) {
+  try {
+    Poco::JSON::Parser parser(new Poco::JSON::ParseHandler(/*preserveObjectOrder=*/true));
+    const Poco::Dynamic::Var parsed = parser.parse(reply.body);
+    if (parsed.type() == typeid(Poco::JSON::Object::Ptr)) {
+      const auto page = parsed.extract<Poco::JSON::Object::Ptr>();
+      ListPage out;
+      out.transactions = page->getArray("transactions");
+      if (out.transactions) {
+        if (page->has("next_cursor") && !page->isNull("next_cursor")) {
+          out.next_cursor = page->getValue<std::string>("next_cursor");
+        }
+        return out;
+      }
+    }
+  } catch (const Poco::Exception&) {
+  } catch (const std::exception&) {
+  }
+  std::fprintf(stderr, "txctl: HTTP %d, but the answer is not a page of transactions:\n%s\n",
+               reply.status, reply.body.substr(0, 300).c_str());
+  return std::nullopt;
+}
+
+int64_t NowUnixMs() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+// GET /v1/transactions with the filters; with --all, page after page until next_cursor is null.
+int RunList(const CoordinatorClient& client, const Arguments& args) {
+  using txc::txctl::EncodePathSegment;
+  std::string query;
+  auto add = [&query](const std::string& name, const std::string& value) {
+    query += (query.empty() ? "?" : "&") + name + "=" + EncodePathSegment(value);
+  };
+  if (args.stuck) add("stuck", "true");
+  if (args.state) add("state", *args.state);
+  if (args.protocol) add("protocol", *args.protocol);
+  if (args.limit) add("limit", *args.limit);
+  const std::string format = args.output.value_or("table");
+
+  Poco::JSON::Array::Ptr all = new Poco::JSON::Array;
+  std::string cursor;
+  std::string last_body;
+  std::string next_cursor;
+  for (int pages = 1;; ++pages) {
+    std::string path = "/v1/transactions" + query;
+    if (!cursor.empty()) {
+      path += (query.empty() ? "?" : "&") + ("cursor=" + EncodePathSegment(cursor));
+    }
+    const Reply reply = client.Send("GET", path, "", kRequestTimeout);
+    if (!reply.ok()) {
+      std::fprintf(stderr, "txctl: %s\n", txc::txctl::DescribeError(reply).c_str());
+      return kExitServerError;
+    }
+    const std::optional<ListPage> page = ParseListPage(reply);
+    if (!page) return kExitServerError;
+    for (unsigned i = 0; i < page->transactions->size(); ++i) all->add(page->transactions->get(i));
+    last_body = reply.body;
+    next_cursor = page->next_cursor;
+    if (!args.all || next_cursor.empty()) break;
+    if (pages == kListPagesMax) {
+      std::fprintf(stderr, "txctl: still more after %d pages; give a larger --limit or filters\n",
+                   kListPagesMax);
+      return kExitServerError;
+    }
+    if (next_cursor == cursor) {
+      // The same page again would loop for ever.
+      std::fprintf(stderr, "txctl: txcoord answered the cursor '%s' with itself as the next one\n",
+                   cursor.c_str());
+      return kExitServerError;
+    }
+    cursor = next_cursor;
+  }
+
+  if (format == "json") {
+    if (!args.all) {
+      std::cout << last_body;  // one page, as txcoord sent it
+      if (last_body.empty() || last_body.back() != '\n') std::cout << '\n';
+      return kExitOk;
+    }
+    Poco::JSON::Object::Ptr merged = new Poco::JSON::Object(Poco::JSON_PRESERVE_KEY_ORDER);
+    merged->set("transactions", all);
+    merged->set("next_cursor", Poco::Dynamic::Var());
+    std::ostringstream out;
+    merged->stringify(out);
+    std::cout << out.str() << '\n';
+    return kExitOk;
+  }
+  std::cout << txc::txctl::FormatTransactionList(all, NowUnixMs());
+  if (!next_cursor.empty()) {
+    std::fprintf(stderr, "txctl: more transactions follow; --all lists every page\n");
+  }
+  return kExitOk;
+}
+
+// retry, abort and resolve: a POST on the transaction, answered with its document.
+int RunOperatorVerb(const CoordinatorClient& client, const Arguments& args) {
+  const std::string path =
+      "/v1/transactions/" + txc::txctl::EncodePathSegment(args.operands[0]) + "/" + args.command;
+  std::string body;
+  if (args.command == "resolve" || args.reason) {
+    Poco::JSON::Object::Ptr request = new Poco::JSON::Object(Poco::JSON_PRESERVE_KEY_ORDER);
+    if (args.branch) request->set("branch", *args.branch);
+    if (args.outcome) request->set("outcome", *args.outcome);
+    if (args.reason) request->set("reason", *args.reason);
+    std::ostringstream out;
+    request->stringify(out);
+    body = out.str();
+  }
+  const Reply reply = client.Send("POST", path, body, kRequestTimeout);
+  return PrintDocumentReply(reply, args.output.value_or("table"));
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
   Arguments args;
   const char* env_url = std::getenv("TXC_URL");
   args.url = env_url != nullptr && *env_url != '\0' ? env_url : "http://127.0.0.1:8080";
+  const char* env_token = std::getenv("TXC_TOKEN");
+  args.token = env_token != nullptr ? env_token : "";
   if (!ParseArguments(argc, argv, &args)) {
     std::fprintf(stderr, "%s", kHelpHint);
     return kExitUsage;
@@ -319,7 +569,8 @@ int main(int argc, char** argv) {
     PrintUsage(stdout);
     return kExitOk;
   }
-  static const char* const kCommands[] = {"health", "ready", "info", "metrics", "submit", "get"};
+  static const char* const kCommands[] = {"health", "ready", "info",  "metrics", "submit",
+                                          "get",    "list",  "retry", "abort",   "resolve"};
   bool known = false;
   for (const char* command : kCommands) known = known || args.command == command;
   if (!known) {
@@ -334,9 +585,13 @@ int main(int argc, char** argv) {
     return kExitUsage;
   }
   try {
-    const CoordinatorClient client(args.url);
+    const CoordinatorClient client(args.url, args.token);
     if (args.command == "submit") return RunSubmit(client, args);
     if (args.command == "get") return RunGet(client, args);
+    if (args.command == "list") return RunList(client, args);
+    if (args.command == "retry" || args.command == "abort" || args.command == "resolve") {
+      return RunOperatorVerb(client, args);
+    }
     return RunSimple(client, args.command);
   } catch (const std::invalid_argument& e) {
     std::fprintf(stderr, "txctl: %s\n", e.what());

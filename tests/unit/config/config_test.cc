@@ -291,6 +291,7 @@ TEST(ConfigTest, ErrorsNeverEchoADsnPassword) {
 const std::map<std::string, std::string>& SampleValues() {
   static const std::map<std::string, std::string> samples = {
       {"node_id", "n9"},
+      {"log_format", "json"},
       {"listen", "127.0.0.1:1234"},
       {"log.kind", "postgres"},
       {"log.dir", "/var/lib/x"},
@@ -309,6 +310,7 @@ const std::map<std::string, std::string>& SampleValues() {
       {"http.keep_alive_timeout_ms", "18"},
       {"http.request_timeout_ms", "19"},
       {"shutdown_grace_ms", "20"},
+      {"auth.tokens_file", "/etc/txc/tokens"},
   };
   return samples;
 }
@@ -332,6 +334,7 @@ TEST(ConfigTest, EveryKeyIsSettableThroughItsEnvironmentVariable) {
   EXPECT_TRUE(loaded->warnings.empty());
   const Config& c = loaded->config;
   EXPECT_EQ(c.node_id, "n9");
+  EXPECT_EQ(c.log_format, "json");
   EXPECT_EQ(c.listen.port, 1234);
   EXPECT_EQ(c.log.kind, "postgres");
   EXPECT_EQ(c.log.dir, "/var/lib/x");
@@ -351,6 +354,7 @@ TEST(ConfigTest, EveryKeyIsSettableThroughItsEnvironmentVariable) {
   EXPECT_EQ(c.http.keep_alive_timeout_ms, 18u);
   EXPECT_EQ(c.http.request_timeout_ms, 19u);
   EXPECT_EQ(c.shutdown_grace_ms, 20u);
+  EXPECT_EQ(c.auth.tokens_file, "/etc/txc/tokens");
 }
 
 TEST(ConfigTest, HelpListsEveryKeyWithDefaultAndVariable) {

@@ -23,6 +23,19 @@ TEST(StructuredLoggerTest, WritesOneLogfmtLinePerEvent) {
             "ts=2027-01-15T08:00:00.123Z level=warn event=empty value=\"\"\n");
 }
 
+TEST(StructuredLoggerTest, WritesOneJsonObjectPerLineWhenAskedTo) {
+  ManualClock clock(1'800'000'000'123);
+  std::ostringstream out;
+  StructuredLogger logger(out, clock);
+  logger.SetFormat(LogFormat::kJson);
+  logger.Warn("transaction_stuck",
+              {{"gid", "order-1"}, {"why", "branch \"a\" needs\tan\noperator\x01"}});
+  EXPECT_EQ(
+      out.str(),
+      "{\"ts\":\"2027-01-15T08:00:00.123Z\",\"level\":\"warn\",\"event\":\"transaction_stuck\","
+      "\"gid\":\"order-1\",\"why\":\"branch \\\"a\\\" needs\\tan\\noperator\\u0001\"}\n");
+}
+
 TEST(StructuredLoggerTest, FormatsUtcMilliseconds) {
   EXPECT_EQ(FormatUtcMillis(0), "1970-01-01T00:00:00.000Z");
   EXPECT_EQ(FormatUtcMillis(1'000'000'000'007), "2001-09-09T01:46:40.007Z");
