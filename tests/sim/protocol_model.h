@@ -43,4 +43,15 @@ class ProtocolModel {
                             std::optional<protocol::Outcome> outcome) const = 0;
 };
 
+// For the models whose branches vote: 1 to `max_branches` branches, each refusing with
+// probability `refuse_probability` (true: it votes no).
+inline std::vector<bool> DrawVotes(std::mt19937_64& random, uint32_t max_branches,
+                                   double refuse_probability) {
+  std::vector<bool> refuses(1 + static_cast<uint32_t>(random() % max_branches));
+  for (size_t b = 0; b < refuses.size(); ++b) {
+    refuses[b] = std::uniform_real_distribution<double>(0, 1)(random) < refuse_probability;
+  }
+  return refuses;
+}
+
 }  // namespace txc::sim

@@ -13,12 +13,9 @@ constexpr uint32_t kBranchesMax = 4;
 
 void TwoPhaseModel::Plan(const std::string& gid, std::mt19937_64& random,
                          double refuse_probability) {
-  const uint32_t branches = 1 + static_cast<uint32_t>(random() % kBranchesMax);
-  branches_[gid] = branches;
-  for (uint32_t b = 0; b < branches; ++b) {
-    participants_[{gid, b}].votes_no =
-        std::uniform_real_distribution<double>(0, 1)(random) < refuse_probability;
-  }
+  const std::vector<bool> refuses = DrawVotes(random, kBranchesMax, refuse_probability);
+  branches_[gid] = static_cast<uint32_t>(refuses.size());
+  for (uint32_t b = 0; b < refuses.size(); ++b) participants_[{gid, b}].votes_no = refuses[b];
 }
 
 std::unique_ptr<protocol::TransactionMachine> TwoPhaseModel::NewMachine(const std::string& gid,
