@@ -9,6 +9,7 @@
 #include <sstream>
 
 #include "coordinator/common/check.h"
+#include "coordinator/protocol/three_phase_commit.h"
 #include "coordinator/protocol/two_phase_commit.h"
 #include "participants/database/database_branch.h"
 #include "participants/http/http_participant.h"
@@ -54,6 +55,9 @@ Result<engine::TransactionPlan> PlanBuilder::Build(const TransactionRequest& req
     plan->machine = std::make_unique<protocol::TwoPhaseCommit>(
         static_cast<uint32_t>(request.branches.size()), now_ms + request.timeout_ms,
         VocabularyOf(request.protocol));
+  } else if (request.protocol == "3pc") {
+    plan->machine = std::make_unique<protocol::ThreePhaseCommit>(
+        static_cast<uint32_t>(request.branches.size()), now_ms + request.timeout_ms);
   } else if (request.protocol == "saga") {
     auto graph = SagaStepGraph(request);
     if (!graph.ok()) return graph.status();
@@ -110,6 +114,13 @@ Result<engine::TransactionPlan> PlanBuilder::Rebuild(const std::string& gid,
     auto machine = sagas::Saga::Recover(std::move(graph).value(), deadline_ms, records);
     if (!machine.ok()) return machine.status();
     plan->machine = std::make_unique<sagas::Saga>(std::move(machine).value());
+    return plan;
+  }
+  if (request->protocol == "3pc") {
+    auto machine = protocol::ThreePhaseCommit::Recover(
+        static_cast<uint32_t>(request->branches.size()), records);
+    if (!machine.ok()) return machine.status();
+    plan->machine = std::make_unique<protocol::ThreePhaseCommit>(std::move(machine).value());
     return plan;
   }
   auto machine = protocol::TwoPhaseCommit::Recover(static_cast<uint32_t>(request->branches.size()),

@@ -171,8 +171,11 @@ BranchRequest ParseBranch(const Var& value, const std::string& field, const std:
   const auto calls = CallsOf(protocol);
   const bool database = object->has("resource") || object->has("sql");
   if (database) {
-    if (protocol != "2pc" && protocol != "3pc") {
-      Fail(field + ".resource", "database branches take part in 2pc and 3pc only");
+    if (protocol != "2pc") {
+      Fail(field + ".resource", protocol == "3pc"
+                                    ? "database branches take part in 2pc only in this version of "
+                                      "txcoord (3pc database branches are not available yet)"
+                                    : "database branches take part in 2pc only");
     }
     OnlyKeys(object, field, {"name", "resource", "sql"});
     if (!object->has("resource")) Fail(field + ".resource", "is required with sql");

@@ -61,7 +61,7 @@ struct RequestContext {
   // Whether a database resource of this name is configured, and its kind ("postgres"/"mysql").
   std::function<std::optional<std::string>(const std::string& name)> resource_kind;
   // Protocols this build runs; others are refused with a clear message.
-  std::vector<std::string> supported_protocols = {"2pc", "saga", "tcc"};
+  std::vector<std::string> supported_protocols = {"2pc", "saga", "tcc", "3pc"};
   // Generates a gid when the request has none.
   std::function<std::string()> generate_gid;
 };

@@ -15,7 +15,8 @@
 // participant refuses therefore breaks 3PC's timing assumptions (the participant aborted by its
 // own timeout, say): the branch needs an operator and is retried at the longest backoff.
 //
-// Not yet wired into the API: protocol "3pc" is refused at submission (issue 6).
+// The API runs it for HTTP branches (can_commit, pre_commit, do_commit, abort); database branches
+// in 3pc are refused at submission in this version.
 #pragma once
 
 #include <cstdint>
