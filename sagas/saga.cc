@@ -447,23 +447,15 @@ void Saga::CompensateWhatIsReady(Ready* ready) {
 }
 
 void Saga::Call(uint32_t step, Op op, Ready* ready) {
-  StepProgress& progress = steps_[step];
-  TXC_CHECK(!progress.in_flight, "one call per step at a time");
   TXC_CHECK(op != Op::kAction || state_ == SagaState::kRunning,
             "no action is sent after the decision to compensate");
-  if (progress.in_flight_op != op) progress.attempts = 0;
+  StepProgress& progress = steps_[step];
   if (op == Op::kAction) progress.may_have_run = true;  // until a 409 says otherwise
-  progress.in_flight = true;
-  progress.in_flight_op = op;
-  ++progress.attempts;
-  ready->calls.push_back({step, op});
+  progress.Call(step, op, ready);
 }
 
 void Saga::ScheduleRetry(uint32_t step, Op op, bool longest, Ready* ready) {
-  StepProgress& progress = steps_[step];
-  ++progress.retry_token;
-  progress.awaiting_retry = true;
-  ready->retries.push_back({step, op, progress.attempts, progress.retry_token, longest});
+  steps_[step].ScheduleRetry(step, op, longest, ready);
 }
 
 void Saga::FinishIfDone(Ready* ready) {

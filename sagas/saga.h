@@ -28,6 +28,7 @@
 
 #include "coordinator/common/status.h"
 #include "coordinator/log/decision_log.h"
+#include "coordinator/protocol/call_state.h"
 #include "coordinator/protocol/ready.h"
 #include "coordinator/protocol/transaction_machine.h"
 #include "participants/participant.h"
@@ -49,14 +50,9 @@ enum class StepStatus : uint8_t {
 };
 const char* StepStatusName(StepStatus status);  // "pending", "running", ...
 
-struct StepProgress {
+struct StepProgress : protocol::CallState {
   StepStatus status = StepStatus::kPending;
   bool may_have_run = false;  // its action took or may have taken effect: compensate it
-  bool in_flight = false;     // a call is out; at most one per step
-  participants::Op in_flight_op = participants::Op::kAction;
-  uint64_t retry_token = 0;
-  bool awaiting_retry = false;  // a retry is armed: nothing is sent before it fires
-  uint32_t attempts = 0;        // calls made for the current operation
   std::string last_error;
   bool needs_operator = false;
 };

@@ -379,20 +379,11 @@ void ThreePhaseCommit::AdvanceIfDone(Ready* ready) {
 }
 
 void ThreePhaseCommit::Call(uint32_t branch_index, Op op, Ready* ready) {
-  BranchProgress& branch = branches_[branch_index];
-  TXC_CHECK(!branch.in_flight, "one call per branch at a time");
-  if (branch.in_flight_op != op) branch.attempts = 0;
-  branch.in_flight = true;
-  branch.in_flight_op = op;
-  ++branch.attempts;
-  ready->calls.push_back({branch_index, op});
+  branches_[branch_index].Call(branch_index, op, ready);
 }
 
 void ThreePhaseCommit::ScheduleRetry(uint32_t branch_index, Op op, bool longest, Ready* ready) {
-  BranchProgress& branch = branches_[branch_index];
-  ++branch.retry_token;
-  branch.awaiting_retry = true;
-  ready->retries.push_back({branch_index, op, branch.attempts, branch.retry_token, longest});
+  branches_[branch_index].ScheduleRetry(branch_index, op, longest, ready);
 }
 
 void ThreePhaseCommit::CheckInvariants() const {

@@ -26,6 +26,7 @@
 
 #include "coordinator/common/status.h"
 #include "coordinator/log/decision_log.h"
+#include "coordinator/protocol/call_state.h"
 #include "coordinator/protocol/ready.h"
 #include "coordinator/protocol/transaction_machine.h"
 #include "participants/participant.h"
@@ -83,13 +84,8 @@ class ThreePhaseCommit final : public TransactionMachine {
   static std::string EncodeProgress(uint32_t branch, ThreePhaseBranchStatus status);
 
  private:
-  struct BranchProgress {
+  struct BranchProgress : CallState {
     ThreePhaseBranchStatus status = ThreePhaseBranchStatus::kPending;
-    bool in_flight = false;
-    participants::Op in_flight_op = participants::Op::kCanCommit;
-    uint64_t retry_token = 0;
-    bool awaiting_retry = false;
-    uint32_t attempts = 0;
     std::string last_error;
     bool needs_operator = false;
   };

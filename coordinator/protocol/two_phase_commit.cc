@@ -261,6 +261,7 @@ Ready TwoPhaseCommit::OnRetryDue(uint32_t branch_index, uint64_t token, int64_t 
   Ready ready;
   BranchProgress& branch = branches_[branch_index];
   if (token != branch.retry_token || branch.in_flight || finished()) return ready;  // stale
+  branch.awaiting_retry = false;
   if (!decided()) {
     if (now_ms >= deadline_ms_) {
       Decide(Outcome::kAborted,
@@ -365,19 +366,11 @@ void TwoPhaseCommit::CallPhaseTwo(uint32_t branch_index, Ready* ready) {
 }
 
 void TwoPhaseCommit::Call(uint32_t branch_index, Op op, Ready* ready) {
-  BranchProgress& branch = branches_[branch_index];
-  TXC_CHECK(!branch.in_flight, "one call per branch at a time");
-  if (branch.in_flight_op != op) branch.attempts = 0;
-  branch.in_flight = true;
-  branch.in_flight_op = op;
-  ++branch.attempts;
-  ready->calls.push_back({branch_index, op});
+  branches_[branch_index].Call(branch_index, op, ready);
 }
 
 void TwoPhaseCommit::ScheduleRetry(uint32_t branch_index, Op op, bool longest, Ready* ready) {
-  BranchProgress& branch = branches_[branch_index];
-  ++branch.retry_token;
-  ready->retries.push_back({branch_index, op, branch.attempts, branch.retry_token, longest});
+  branches_[branch_index].ScheduleRetry(branch_index, op, longest, ready);
 }
 
 void TwoPhaseCommit::FinishIfDone(Ready* ready) {

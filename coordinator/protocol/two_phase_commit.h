@@ -19,6 +19,7 @@
 
 #include "coordinator/common/status.h"
 #include "coordinator/log/decision_log.h"
+#include "coordinator/protocol/call_state.h"
 #include "coordinator/protocol/ready.h"
 #include "coordinator/protocol/transaction_machine.h"
 #include "participants/participant.h"
@@ -53,12 +54,8 @@ enum class BranchStatus : uint8_t {
 };
 const char* BranchStatusName(BranchStatus status);  // "pending", "prepared", ...
 
-struct BranchProgress {
+struct BranchProgress : CallState {
   BranchStatus status = BranchStatus::kPending;
-  bool in_flight = false;  // a call is out; at most one per branch
-  participants::Op in_flight_op = participants::Op::kPrepare;
-  uint64_t retry_token = 0;
-  uint32_t attempts = 0;  // calls made for the current operation
   std::string last_error;
   bool needs_operator = false;
 };
